@@ -8,6 +8,7 @@ source of every number lives beside it in ``configs/satellite.toml``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -245,36 +246,59 @@ def check_consistency(cfg: SatelliteConfig, file: str) -> list[str]:
 
     soc = b.ocv_soc
     if len(soc) != len(b.ocv_v) or len(soc) < 2:
-        err("battery.ocv_v", b.ocv_v, f"as many voltages as battery.ocv_soc has points ({len(soc)})")
-    if soc[0] != 0.0 or soc[-1] != 1.0 or any(x >= y for x, y in zip(soc, soc[1:], strict=False)):
+        err(
+            "battery.ocv_v", b.ocv_v, f"as many voltages as battery.ocv_soc has points ({len(soc)})"
+        )
+    if soc[0] != 0.0 or soc[-1] != 1.0 or any(x >= y for x, y in itertools.pairwise(soc)):
         err("battery.ocv_soc", soc, "strictly increasing SOC points from 0.0 to 1.0")
     if any(x >= y for x, y in zip(b.ocv_v, b.ocv_v[1:], strict=False)):
         err("battery.ocv_v", b.ocv_v, "strictly increasing voltages (OCV rises with SOC)")
     if not b.ocv_v[0] <= b.min_cell_v < b.ocv_v[-1]:
-        err("battery.min_cell_v", b.min_cell_v, f"within the OCV table {b.ocv_v[0]}–{b.ocv_v[-1]} V")
+        err(
+            "battery.min_cell_v", b.min_cell_v, f"within the OCV table {b.ocv_v[0]}–{b.ocv_v[-1]} V"
+        )
     if not b.ocv_v[0] < b.charge_cutoff_cell_v <= b.ocv_v[-1]:
-        err("battery.charge_cutoff_cell_v", b.charge_cutoff_cell_v,
-            f"within the OCV table {b.ocv_v[0]}–{b.ocv_v[-1]} V")
+        err(
+            "battery.charge_cutoff_cell_v",
+            b.charge_cutoff_cell_v,
+            f"within the OCV table {b.ocv_v[0]}–{b.ocv_v[-1]} V",
+        )
     if b.heater_on_c >= b.heater_off_c:
         err("battery.heater_on_c", b.heater_on_c, f"below battery.heater_off_c ({b.heater_off_c})")
     if bus.undervoltage_v >= bus.voltage_v:
         err("bus.undervoltage_v", bus.undervoltage_v, f"below bus.voltage_v ({bus.voltage_v})")
     if bus.shed_soc_pct >= bus.recover_soc_pct:
-        err("bus.shed_soc_pct", bus.shed_soc_pct, f"below bus.recover_soc_pct ({bus.recover_soc_pct})")
+        err(
+            "bus.shed_soc_pct",
+            bus.shed_soc_pct,
+            f"below bus.recover_soc_pct ({bus.recover_soc_pct})",
+        )
     if c.gpu_idle_w >= c.gpu_tdp_w:
         err("compute.gpu_idle_w", c.gpu_idle_w, f"below compute.gpu_tdp_w ({c.gpu_tdp_w})")
     if c.clock_min_mhz >= c.clock_max_mhz:
-        err("compute.clock_min_mhz", c.clock_min_mhz, f"below compute.clock_max_mhz ({c.clock_max_mhz})")
+        err(
+            "compute.clock_min_mhz",
+            c.clock_min_mhz,
+            f"below compute.clock_max_mhz ({c.clock_max_mhz})",
+        )
     if c.slowdown_temp_c >= c.shutdown_temp_c:
-        err("compute.slowdown_temp_c", c.slowdown_temp_c,
-            f"below compute.shutdown_temp_c ({c.shutdown_temp_c})")
+        err(
+            "compute.slowdown_temp_c",
+            c.slowdown_temp_c,
+            f"below compute.shutdown_temp_c ({c.shutdown_temp_c})",
+        )
     if c.racks % th.coolant.loops:
         err("compute.racks", c.racks, f"a multiple of thermal.coolant.loops ({th.coolant.loops})")
     if th.radiator.panels % th.coolant.loops:
-        err("thermal.radiator.panels", th.radiator.panels,
-            f"a multiple of thermal.coolant.loops ({th.coolant.loops})")
-    for key, vec in (("thermal.radiator.normal_rtn", th.radiator.normal_rtn),
-                     ("thermal.avionics.normal_rtn", th.avionics.normal_rtn)):
+        err(
+            "thermal.radiator.panels",
+            th.radiator.panels,
+            f"a multiple of thermal.coolant.loops ({th.coolant.loops})",
+        )
+    for key, vec in (
+        ("thermal.radiator.normal_rtn", th.radiator.normal_rtn),
+        ("thermal.avionics.normal_rtn", th.avionics.normal_rtn),
+    ):
         if math.hypot(*vec) < 1e-9:
             err(key, vec, "a non-zero direction [radial, along-track, normal]")
     if th.initial_temp_c >= c.shutdown_temp_c:

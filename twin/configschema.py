@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from twin.errors import ConfigError
@@ -47,7 +47,9 @@ def build(cls: type[T], table: Any, file: str, prefix: str = "") -> T:
     for key in table:
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(file, _join(prefix, key), table[key], f"one of the known keys: {known}")
+            raise ConfigError(
+                file, _join(prefix, key), table[key], f"one of the known keys: {known}"
+            )
     values: dict[str, Any] = {}
     for name, f in fields.items():
         key = _join(prefix, name)
@@ -89,7 +91,10 @@ def _convert(hint: Any, value: Any, file: str, key: str, meta: Any) -> Any:
             )
         if len(value) != len(args):
             raise ConfigError(file, key, value, f"an array of {len(args)} items")
-        return tuple(_convert(a, v, file, f"{key}[{i}]", meta) for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        return tuple(
+            _convert(a, v, file, f"{key}[{i}]", meta)
+            for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if dataclasses.is_dataclass(hint):
         return build(hint, value, file, key)  # type: ignore[arg-type]
     if hint is float:
@@ -118,8 +123,8 @@ def _convert(hint: Any, value: Any, file: str, key: str, meta: Any) -> Any:
         if not isinstance(value, datetime):
             raise ConfigError(file, key, value, "a TOML date-time such as 2026-12-21T00:00:00Z")
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
     raise TypeError(f"unsupported config type {hint!r} for {key}")
 
 

@@ -20,7 +20,9 @@ class ConfigError(TwinError):
         self.expected = expected
         shown = _show(value)
         where = f"{file}: {key}" if key else file
-        super().__init__(f"{where} = {shown}: expected {expected}" if key else f"{where}: {expected}")
+        super().__init__(
+            f"{where} = {shown}: expected {expected}" if key else f"{where}: {expected}"
+        )
 
 
 class CommandError(TwinError):

@@ -58,8 +58,15 @@ def ocv_cell_v(p: Params, soc: np.ndarray) -> np.ndarray:
 def stored_energy_j(
     p: Params, soc: np.ndarray, capacity_factor: np.ndarray, shorted: np.ndarray
 ) -> np.ndarray:
-    """Chemical energy of each string: Q·n_s·∫₀^SOC OCV dsoc (J), the OCV table integrated."""
-    integral = np.interp(soc, p.ocv_soc, p.ocv_energy)
+    """Chemical energy of each string: Q·n_s·∫₀^SOC OCV dsoc (J).
+
+    The OCV table is piecewise linear, so its integral is piecewise quadratic: exact here.
+    """
+    x = np.clip(soc, 0.0, 1.0)
+    k = np.clip(np.searchsorted(p.ocv_soc, x, side="right") - 1, 0, p.ocv_soc.shape[0] - 2)
+    d = x - p.ocv_soc[k]
+    slope = (p.ocv_v[k + 1] - p.ocv_v[k]) / (p.ocv_soc[k + 1] - p.ocv_soc[k])
+    integral = p.ocv_energy[k] + d * (p.ocv_v[k] + 0.5 * slope * d)
     return p.capacity_as * capacity_factor * (p.cells_series - shorted) * integral
 
 

@@ -49,46 +49,119 @@ def _p(name: str, unit: str, default: float, lo: float, hi: float, doc: str) -> 
 
 
 CATALOGUE: tuple[FaultKind, ...] = (
-    FaultKind("solar_string_loss", "power.array.N", "open-circuit cell strings on a wing",
-              (_p("strings", "1", 1, 1, 1000, "strings lost"),)),
-    FaultKind("array_drive_stuck", "power.array.N",
-              "array drive stops: the wing keeps its attitude in the orbit frame",
-              (_p("offset_deg", "deg", 0.0, -180.0, 180.0,
-                  "extra rotation about the orbit normal from the Sun-pointing attitude"),)),
-    FaultKind("battery_cell_short", "power.battery.N",
-              "internal short of cells: string voltage drops, a leakage current drains and heats",
-              (_p("cells", "1", 1, 1, 50, "cells shorted"),
-               _p("leak_a", "A", 2.0, 0.0, 200.0, "soft-short leakage current"))),
+    FaultKind(
+        "solar_string_loss",
+        "power.array.N",
+        "open-circuit cell strings on a wing",
+        (_p("strings", "1", 1, 1, 1000, "strings lost"),),
+    ),
+    FaultKind(
+        "array_drive_stuck",
+        "power.array.N",
+        "array drive stops: the wing keeps its attitude in the orbit frame",
+        (
+            _p(
+                "offset_deg",
+                "deg",
+                0.0,
+                -180.0,
+                180.0,
+                "extra rotation about the orbit normal from the Sun-pointing attitude",
+            ),
+        ),
+    ),
+    FaultKind(
+        "battery_cell_short",
+        "power.battery.N",
+        "internal short of cells: string voltage drops, a leakage current drains and heats",
+        (
+            _p("cells", "1", 1, 1, 50, "cells shorted"),
+            _p("leak_a", "A", 2.0, 0.0, 200.0, "soft-short leakage current"),
+        ),
+    ),
     FaultKind("battery_heater_stuck_on", "power.battery.N", "heater relay welded closed"),
-    FaultKind("battery_capacity_fade", "power.battery.N", "capacity lost to ageing or damage",
-              (_p("fraction", "1", 0.2, 0.0, 0.95, "fraction of capacity lost"),)),
-    FaultKind("battery_string_open", "power.battery.N",
-              "string disconnected (BCR/BDR or string failure): it neither charges nor discharges"),
-    FaultKind("pcdu_channel_trip", "compute.rack.N",
-              "the rack's PCDU channel fails open; the rack is unpowered until cleared"),
-    FaultKind("rack_trip", "compute.rack.N",
-              "the rack's latching current limiter trips now; reset by power-cycling the rack"),
+    FaultKind(
+        "battery_capacity_fade",
+        "power.battery.N",
+        "capacity lost to ageing or damage",
+        (_p("fraction", "1", 0.2, 0.0, 0.95, "fraction of capacity lost"),),
+    ),
+    FaultKind(
+        "battery_string_open",
+        "power.battery.N",
+        "string disconnected (BCR/BDR or string failure): it neither charges nor discharges",
+    ),
+    FaultKind(
+        "pcdu_channel_trip",
+        "compute.rack.N",
+        "the rack's PCDU channel fails open; the rack is unpowered until cleared",
+    ),
+    FaultKind(
+        "rack_trip",
+        "compute.rack.N",
+        "the rack's latching current limiter trips now; reset by power-cycling the rack",
+    ),
     FaultKind("pump_failure", "thermal.pump.N", "pump stops: no flow in its loop"),
-    FaultKind("pump_degraded", "thermal.pump.N", "worn pump: less flow at the same speed",
-              (_p("health", "1", 0.5, 0.0, 1.0, "flow as a fraction of a healthy pump's"),)),
-    FaultKind("coolant_leak", "thermal.loop.N", "coolant escapes; the pump loses prime when low",
-              (_p("rate_kg_s", "kg/s", 0.01, 0.0, 10.0, "leak rate"),)),
-    FaultKind("radiator_stuck_stowed", "thermal.radiator.N",
-              "panel stowed and its deploy mechanism jammed"),
-    FaultKind("radiator_damage", "thermal.radiator.N",
-              "micrometeoroid or contamination damage: emissivity lost",
-              (_p("emissivity_factor", "1", 0.5, 0.0, 1.0, "remaining fraction of ε"),)),
+    FaultKind(
+        "pump_degraded",
+        "thermal.pump.N",
+        "worn pump: less flow at the same speed",
+        (_p("health", "1", 0.5, 0.0, 1.0, "flow as a fraction of a healthy pump's"),),
+    ),
+    FaultKind(
+        "coolant_leak",
+        "thermal.loop.N",
+        "coolant escapes; the pump loses prime when low",
+        (_p("rate_kg_s", "kg/s", 0.01, 0.0, 10.0, "leak rate"),),
+    ),
+    FaultKind(
+        "radiator_stuck_stowed",
+        "thermal.radiator.N",
+        "panel stowed and its deploy mechanism jammed",
+    ),
+    FaultKind(
+        "radiator_damage",
+        "thermal.radiator.N",
+        "micrometeoroid or contamination damage: emissivity lost",
+        (_p("emissivity_factor", "1", 0.5, 0.0, 1.0, "remaining fraction of ε"),),
+    ),
     FaultKind("gpu_failure", "compute.rack.N.gpu.M", "GPU fails: no power, no compute"),
-    FaultKind("gpu_runaway", "compute.rack.N.gpu.M",
-              "GPU draws power beyond its control (stuck regulator, firmware fault)",
-              (_p("extra_w", "W", 600.0, 0.0, 5000.0, "additional power, not capped"),)),
-    FaultKind("sensor_stuck", "channel", "a board's sensor reads a fixed value",
-              (_p("value", "channel unit", float("nan"), -1e12, 1e12,
-                  "reading (NaN: the value at the moment of failure)"),), plant=False),
-    FaultKind("sensor_drift", "channel", "a board's sensor drifts linearly",
-              (_p("rate_per_h", "channel unit/h", 1.0, -1e6, 1e6, "drift rate"),), plant=False),
-    FaultKind("sensor_noise", "channel", "a board's sensor gets extra Gaussian noise",
-              (_p("std", "channel unit", 1.0, 0.0, 1e6, "standard deviation"),), plant=False),
+    FaultKind(
+        "gpu_runaway",
+        "compute.rack.N.gpu.M",
+        "GPU draws power beyond its control (stuck regulator, firmware fault)",
+        (_p("extra_w", "W", 600.0, 0.0, 5000.0, "additional power, not capped"),),
+    ),
+    FaultKind(
+        "sensor_stuck",
+        "channel",
+        "a board's sensor reads a fixed value",
+        (
+            _p(
+                "value",
+                "channel unit",
+                float("nan"),
+                -1e12,
+                1e12,
+                "reading (NaN: the value at the moment of failure)",
+            ),
+        ),
+        plant=False,
+    ),
+    FaultKind(
+        "sensor_drift",
+        "channel",
+        "a board's sensor drifts linearly",
+        (_p("rate_per_h", "channel unit/h", 1.0, -1e6, 1e6, "drift rate"),),
+        plant=False,
+    ),
+    FaultKind(
+        "sensor_noise",
+        "channel",
+        "a board's sensor gets extra Gaussian noise",
+        (_p("std", "channel unit", 1.0, 0.0, 1e6, "standard deviation"),),
+        plant=False,
+    ),
 )
 KINDS: dict[str, FaultKind] = {k.name: k for k in CATALOGUE}
 
@@ -106,16 +179,27 @@ class Fault:
     captured: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "target": self.target,
-                "params": dict(self.params), "start_s": self.start_us / 1e6,
-                "end_s": None if self.end_us is None else self.end_us / 1e6, "state": self.state}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "params": dict(self.params),
+            "start_s": self.start_us / 1e6,
+            "end_s": None if self.end_us is None else self.end_us / 1e6,
+            "state": self.state,
+        }
 
 
 def resolve_target(p: Params, kind: FaultKind, target: str) -> int:
     """Flat index of ``target`` for ``kind`` (1-based in paths), or a CommandError."""
-    counts = {"power.array.N": p.n_wings, "power.battery.N": p.n_strings,
-              "compute.rack.N": p.n_racks, "thermal.pump.N": p.n_loops,
-              "thermal.loop.N": p.n_loops, "thermal.radiator.N": p.n_panels}
+    counts = {
+        "power.array.N": p.n_wings,
+        "power.battery.N": p.n_strings,
+        "compute.rack.N": p.n_racks,
+        "thermal.pump.N": p.n_loops,
+        "thermal.loop.N": p.n_loops,
+        "thermal.radiator.N": p.n_panels,
+    }
     if kind.target == "channel":
         return -1
     if kind.target == "compute.rack.N.gpu.M":
@@ -123,14 +207,16 @@ def resolve_target(p: Params, kind: FaultKind, target: str) -> int:
         if not m or not (1 <= int(m[1]) <= p.n_racks and 1 <= int(m[2]) <= p.gpus_per_rack):
             raise CommandError(
                 f"fault {kind.name}: target {target!r} is not a GPU; expected "
-                f"compute.rack.<1..{p.n_racks}>.gpu.<1..{p.gpus_per_rack}>")
+                f"compute.rack.<1..{p.n_racks}>.gpu.<1..{p.gpus_per_rack}>"
+            )
         return (int(m[1]) - 1) * p.gpus_per_rack + int(m[2]) - 1
     prefix = kind.target[:-2]
     m = re.fullmatch(re.escape(prefix) + r"\.(\d+)", target)
     n = counts[kind.target]
     if not m or not 1 <= int(m[1]) <= n:
-        raise CommandError(f"fault {kind.name}: target {target!r} is not valid; expected "
-                           f"{prefix}.<1..{n}>")
+        raise CommandError(
+            f"fault {kind.name}: target {target!r} is not valid; expected {prefix}.<1..{n}>"
+        )
     return int(m[1]) - 1
 
 
@@ -141,17 +227,23 @@ def check_params(kind: FaultKind, params: dict[str, Any] | None) -> dict[str, fl
     for name in given:
         if name not in known:
             expected = ", ".join(known) or "no parameters"
-            raise CommandError(f"fault {kind.name}: unknown parameter {name!r}; expected {expected}")
+            raise CommandError(
+                f"fault {kind.name}: unknown parameter {name!r}; expected {expected}"
+            )
     for fp in kind.params:
         value = given.get(fp.name, fp.default)
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise CommandError(f"fault {kind.name}: {fp.name} = {value!r} is not a number") from None
+            raise CommandError(
+                f"fault {kind.name}: {fp.name} = {value!r} is not a number"
+            ) from None
         if not fp.lo <= value <= fp.hi and value == value:
             raise CommandError(
                 f"fault {kind.name}: {fp.name} = {value:g} {fp.unit} is outside "
-                f"{fp.lo:g}..{fp.hi:g}", status="BadOutOfRange")
+                f"{fp.lo:g}..{fp.hi:g}",
+                status="BadOutOfRange",
+            )
         out[fp.name] = value
     return out
 
@@ -201,13 +293,16 @@ def apply_effects(p: Params, s: PlantState, faults: list[Fault]) -> None:
             continue
         i, k = f.index, f.kind
         if k == "solar_string_loss":
-            s.wing_strings_failed[i] = min(p.strings_per_wing,
-                                           s.wing_strings_failed[i] + int(f.params["strings"]))
+            s.wing_strings_failed[i] = min(
+                p.strings_per_wing, s.wing_strings_failed[i] + int(f.params["strings"])
+            )
         elif k == "array_drive_stuck":
             s.wing_stuck[i] = True
             normals[i] = f.captured["normal"]
         elif k == "battery_cell_short":
-            s.shorted_cells[i] = min(p.cells_series - 1, s.shorted_cells[i] + int(f.params["cells"]))
+            s.shorted_cells[i] = min(
+                p.cells_series - 1, s.shorted_cells[i] + int(f.params["cells"])
+            )
             s.leak_a[i] += f.params["leak_a"]
         elif k == "battery_heater_stuck_on":
             s.heater_stuck[i] = True
@@ -237,3 +332,6 @@ def apply_effects(p: Params, s: PlantState, faults: list[Fault]) -> None:
     s.soc = np.minimum(charge / cf, 1.0)
     e_after = float(np.sum(stored_energy_j(p, s.soc, cf, s.shorted_cells)))
     s.e_fault_j += e_before - e_after
+    from twin.model.step import refresh_derived
+
+    refresh_derived(p, s)

@@ -103,6 +103,10 @@ class Params:
     util_noise: float
     util_tau_s: float
     rack_loop: np.ndarray  # loop index of each rack
+    gpu_rack: np.ndarray  # rack index of each GPU
+    lcl_trip_w: float  # rack power at which its limiter trips (at nominal bus voltage)
+    ones_racks: np.ndarray
+    ones_gpus: np.ndarray
     gpu_loop: np.ndarray  # loop index of each GPU
     # coolant and radiators
     n_loops: int
@@ -243,6 +247,10 @@ def build_params(cfg: SatelliteConfig) -> Params:
         util_noise=c.workload.noise,
         util_tau_s=c.workload.noise_tau_s,
         rack_loop=_ro(rack_loop),
+        gpu_rack=_ro(np.repeat(np.arange(c.racks), c.gpus_per_rack)),
+        lcl_trip_w=c.rack_lcl_trip_a * bus.voltage_v,
+        ones_racks=_ro(np.ones(c.racks)),
+        ones_gpus=_ro(np.ones(n_gpus)),
         gpu_loop=_ro(np.repeat(rack_loop, c.gpus_per_rack)),
         n_loops=th.coolant.loops,
         cp=th.coolant.cp_j_kgk,

@@ -27,7 +27,13 @@ from twin.model import faults as flt
 from twin.model import orbit as orb
 from twin.model.params import Params, build_params
 from twin.model.state import Inputs, PlantState
-from twin.model.step import EnvRow, advance, internal_energy_j, stored_energy_j
+from twin.model.step import (
+    EnvRow,
+    advance,
+    internal_energy_j,
+    refresh_derived,
+    stored_energy_j,
+)
 
 CHUNK_STEPS = 1024
 CHECKPOINT_MAGIC = "orbital-twin-checkpoint-1"
@@ -40,8 +46,7 @@ def initial_state(p: Params, seed: int) -> PlantState:
         tick=0, t_us=0, rng=np.random.Generator(np.random.PCG64(seed)),
         wing_temp_k=np.full(nw, t0), wing_strings_failed=np.zeros(nw, dtype=np.int64),
         wing_stuck=np.zeros(nw, dtype=bool), wing_stuck_normal=np.zeros((nw, 3)),
-        wing_power_w=np.zeros(nw), wing_voltage_v=np.zeros(nw), wing_current_a=np.zeros(nw),
-        wing_cos_inc=np.ones(nw),
+        wing_mpp_w=np.zeros(nw), wing_power_w=np.zeros(nw), wing_cos_inc=np.ones(nw),
         soc=np.full(ns, p.initial_soc), v1=np.zeros(ns),
         batt_temp_k=np.full(ns, p.initial_batt_k), heater_on=np.zeros(ns, dtype=bool),
         string_online=np.ones(ns, dtype=bool), capacity_factor=np.ones(ns),
@@ -53,10 +58,11 @@ def initial_state(p: Params, seed: int) -> PlantState:
         rack_power_w=np.zeros(nr), rack_on=np.ones(nr, dtype=bool),
         array_available_w=0.0, array_used_w=0.0, shunt_w=0.0, bus_load_w=0.0,
         bus_voltage_v=p.bus_v,
-        util_noise=np.zeros(ng), gpu_state=np.zeros(ng, dtype=np.int8),
+        util_noise=np.zeros(ng),
         gpu_failed=np.zeros(ng, dtype=bool), gpu_shutdown=np.zeros(ng, dtype=bool),
         gpu_runaway_w=np.zeros(ng), die_k=np.full(ng, t0), plate_k=np.full(ng, t0),
-        gpu_power_w=np.zeros(ng), gpu_clock_frac=np.zeros(ng), gpu_util=np.zeros(ng), pflops=0.0,
+        gpu_power_w=np.zeros(ng), gpu_clock_frac=np.zeros(ng), gpu_util=np.zeros(ng),
+        gpu_running=np.zeros(ng, dtype=bool), rack_cap_frac=np.ones(nr),
         loop_k=np.full(nl, t0), inventory_kg=np.full(nl, p.inventory_kg),
         leak_kg_s=np.zeros(nl), pump_health=np.ones(nl), pump_failed=np.zeros(nl, dtype=bool),
         loop_flow_kg_s=np.zeros(nl), loop_heat_in_w=np.zeros(nl), supply_k=np.full(nl, t0),
@@ -67,6 +73,7 @@ def initial_state(p: Params, seed: int) -> PlantState:
         e_generated_j=0.0, e_loads_j=0.0, e_losses_j=0.0, e_fault_j=0.0, e_stored0_j=0.0,
         q_dissipated_j=0.0, q_absorbed_j=0.0, q_radiated_j=0.0, q_leaked_j=0.0, u0_j=0.0,
     )
+    refresh_derived(p, s)
     s.e_stored0_j = stored_energy_j(p, s)
     s.u0_j = internal_energy_j(p, s)
     return s

@@ -59,9 +59,8 @@ class PlantState:
     wing_strings_failed: np.ndarray
     wing_stuck: np.ndarray
     wing_stuck_normal: np.ndarray  # (wings, 3) in R,T,N
-    wing_power_w: np.ndarray
-    wing_voltage_v: np.ndarray
-    wing_current_a: np.ndarray
+    wing_mpp_w: np.ndarray  # maximum power available from each wing (before the regulator)
+    wing_power_w: np.ndarray  # power drawn from each wing
     wing_cos_inc: np.ndarray
     # battery (strings)
     soc: np.ndarray
@@ -90,7 +89,6 @@ class PlantState:
     bus_voltage_v: float
     # compute (GPUs, rack-major)
     util_noise: np.ndarray
-    gpu_state: np.ndarray
     gpu_failed: np.ndarray
     gpu_shutdown: np.ndarray
     gpu_runaway_w: np.ndarray
@@ -98,8 +96,9 @@ class PlantState:
     plate_k: np.ndarray
     gpu_power_w: np.ndarray
     gpu_clock_frac: np.ndarray
-    gpu_util: np.ndarray
-    pflops: float
+    gpu_util: np.ndarray  # demanded utilisation (running or not)
+    gpu_running: np.ndarray
+    rack_cap_frac: np.ndarray  # clock ratio imposed by each rack's power cap (1: none)
     # coolant loops, pumps, radiators
     loop_k: np.ndarray
     inventory_kg: np.ndarray
@@ -128,6 +127,13 @@ class PlantState:
     q_radiated_j: float
     q_leaked_j: float
     u0_j: float
+    # derived from the fault effects by step.refresh_derived(); never set by hand
+    gpu_ok: np.ndarray = None  # type: ignore[assignment]  # not failed, not shut down
+    gpu_base_w: np.ndarray = None  # type: ignore[assignment]  # idle + runaway power
+    n_series: np.ndarray = None  # type: ignore[assignment]  # working cells in series
+    strings_ok_frac: np.ndarray = None  # type: ignore[assignment]
+    any_stuck: bool = False
+    any_leak: bool = False  # battery soft shorts or coolant leaks
 
     @property
     def t_s(self) -> float:

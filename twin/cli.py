@@ -1,0 +1,160 @@
+"""The ``twin`` command: one entry point, one subcommand per process in DESIGN.md.
+
+Errors the user can act on (:class:`~twin.errors.TwinError`) print one line and exit 2; no
+traceback. Subcommands whose issue has not landed yet say so and exit 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from twin.errors import TwinError
+
+PENDING = {
+    "up": "the embedded twin with OPC UA server and console (OPC UA and console issues)",
+    "serve": "the twin against real boards (hardware-in-loop and OPC UA issues)",
+    "console": "the operator console (console issue)",
+    "replay": "replay of a recording through the mirror (telemetry issue)",
+    "review": "review of a recording (telemetry issue)",
+    "stub": "the firmware stub boards (hardware-in-loop issue)",
+    "boards": "board register maps (hardware-in-loop issue)",
+    "nodeset": "the NodeSet2 export (OPC UA issue)",
+}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNITS = {"ms": 1e-3, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'24h', '90m', '3600', '1.5d', '100ms' → seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; expected a number with an optional unit "
+            "(ms, s, m, h, d), e.g. 24h or 90m")
+    return float(m[1]) * _UNITS[m[2]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twin",
+        description="orbital-twin: a digital twin of one orbital data-center satellite.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sim = sub.add_parser("simulate", help="run the plant as fast as possible and record it",
+                         description="Run the plant as fast as possible, record every channel "
+                         "and print a summary.")
+    sim.add_argument("scenario", nargs="?", help="scenario file (arrives with the telemetry "
+                     "issue); without one, a nominal run of the config")
+    sim.add_argument("--config", default=None, help="satellite file (default: "
+                     "configs/satellite.toml)")
+    sim.add_argument("--duration", type=parse_duration, default=parse_duration("24h"),
+                     help="simulated time, e.g. 24h, 90m, 3600s (default 24h)")
+    sim.add_argument("--step", type=parse_duration, default=None,
+                     help="plant step, 0.1 s to 10 s (default from the config, 1 s)")
+    sim.add_argument("--seed", type=int, default=None, help="random seed (default: config)")
+    sim.add_argument("--record-every", type=parse_duration, default=parse_duration("10s"),
+                     help="record every channel at this interval (default 10 s)")
+    sim.add_argument("--out", default=None, help="run directory (default runs/<time>-<name>)")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ch = sub.add_parser("channels", help="list the channel catalogue",
+                        description="List the channel catalogue generated from the config.")
+    ch.add_argument("patterns", nargs="*", help="globs (compute.rack.1.*) or words (soc)")
+    ch.add_argument("--config", default=None, help="satellite file")
+    ch.add_argument("--writable", action="store_true", help="only commandable channels")
+    ch.add_argument("--count", action="store_true", help="print only the number of channels")
+
+    cfg = sub.add_parser("config", help="check a satellite file and print its design margins",
+                         description="Load and validate a satellite file; print warnings and "
+                         "the design margins (eclipse, depth of discharge, array, radiators).")
+    cfg.add_argument("file", nargs="?", default=None, help="satellite file")
+
+    for name, what in PENDING.items():
+        p = sub.add_parser(name, help=f"{what.split(' (')[0]} [not yet available]",
+                           description=f"{what[0].upper() + what[1:]}. Not yet available.")
+        p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            from twin.simulate import simulate_command
+
+            return simulate_command(args)
+        if args.command == "channels":
+            return channels_command(args)
+        if args.command == "config":
+            return config_command(args)
+        print(f"twin {args.command}: not yet available: {PENDING[args.command]}",
+              file=sys.stderr)
+        return 3
+    except TwinError as exc:
+        print(f"twin {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"twin {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def load_config(path: str | None):  # type: ignore[no-untyped-def]
+    from twin.config import DEFAULT_SATELLITE, load_satellite
+
+    loaded = load_satellite(Path(path) if path else DEFAULT_SATELLITE)
+    for w in loaded.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return loaded.config
+
+
+def channels_command(args: argparse.Namespace) -> int:
+    from twin.catalogue import build_catalogue, format_table
+
+    cat = build_catalogue(load_config(args.config))
+    chans = cat.select(args.patterns)
+    if args.writable:
+        chans = [c for c in chans if c.writable]
+    if args.count:
+        print(len(chans))
+    else:
+        print(format_table(chans))
+    return 0 if chans else 1
+
+
+def config_command(args: argparse.Namespace) -> int:
+    from twin.model.sizing import design_margins
+
+    cfg = load_config(args.file)
+    m = design_margins(cfg)
+    rows = [
+        ("satellite", f"{cfg.satellite.name} ({cfg.source})"),
+        ("orbit period", f"{m.period_s / 60:.1f} min"),
+        ("lowest |beta| in a year", f"{m.min_abs_beta_deg:.1f} deg"),
+        ("worst eclipse", f"{m.worst_eclipse_s / 60:.1f} min"),
+        ("full load", f"{m.full_load_w / 1e3:.1f} kW"),
+        ("battery energy", f"{m.battery_energy_j / 3.6e6:.1f} kWh"),
+        ("eclipse depth of discharge", f"{m.eclipse_dod:.1%} "
+         f"(limit {cfg.battery.max_depth_of_discharge:.0%})"),
+        ("array power (hot, degraded, aphelion)", f"{m.array_power_w / 1e3:.1f} kW "
+         f"at {m.array_temp_c:.0f} °C"),
+        ("sunlit need (load + recharge)", f"{m.sunlit_need_w / 1e3:.1f} kW "
+         f"(margin {m.array_margin:+.0%})"),
+        ("radiator capacity at design temp", f"{m.radiator_capacity_w / 1e3:.1f} kW "
+         f"for {m.compute_heat_w / 1e3:.1f} kW (margin {m.radiator_margin:+.0%})"),
+        ("rack full-load current", f"{m.rack_max_current_a:.1f} A "
+         f"(LCL trip {cfg.compute.rack_lcl_trip_a:g} A)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k.ljust(width)}  {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
