@@ -24,11 +24,11 @@ def twin(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_every_contract_command():
     out = twin("--help")
     assert out.returncode == 0
-    for name in CONTRACT + ["channels", "config"]:
+    for name in [*CONTRACT, "channels", "config"]:
         assert name in out.stdout
 
 
-@pytest.mark.parametrize("name", CONTRACT + ["channels", "config"])
+@pytest.mark.parametrize("name", [*CONTRACT, "channels", "config"])
 def test_each_subcommand_has_help(name):
     out = twin(name, "--help")
     assert out.returncode == 0, out.stderr
