@@ -206,6 +206,8 @@ def load_satellite(path: str | Path = DEFAULT_SATELLITE) -> Loaded:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(file, "", None, "an existing satellite file (not found)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", None, f"a UTF-8 text file (byte {exc.start} is not)") from None
     except OSError as exc:
         raise ConfigError(file, "", None, f"a readable file ({exc.strerror})") from None
     return parse_satellite(text, file)
@@ -216,7 +218,6 @@ def parse_satellite(text: str, file: str = "<string>") -> Loaded:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "", None, f"valid TOML ({exc})") from None
-    table.pop("source", None)
     cfg = build(SatelliteConfig, table, file)
     cfg = _with_source(cfg, file)
     warnings = check_consistency(cfg, file)
@@ -245,14 +246,24 @@ def check_consistency(cfg: SatelliteConfig, file: str) -> list[str]:
         raise ConfigError(file, key, value, expected)
 
     soc = b.ocv_soc
-    if len(soc) != len(b.ocv_v) or len(soc) < 2:
+    if len(soc) < 2:
+        err("battery.ocv_soc", soc, "at least two SOC points (0.0 and 1.0)")
+    if len(soc) != len(b.ocv_v):
         err(
             "battery.ocv_v", b.ocv_v, f"as many voltages as battery.ocv_soc has points ({len(soc)})"
         )
-    if soc[0] != 0.0 or soc[-1] != 1.0 or any(x >= y for x, y in itertools.pairwise(soc)):
-        err("battery.ocv_soc", soc, "strictly increasing SOC points from 0.0 to 1.0")
-    if any(x >= y for x, y in zip(b.ocv_v, b.ocv_v[1:], strict=False)):
-        err("battery.ocv_v", b.ocv_v, "strictly increasing voltages (OCV rises with SOC)")
+    if soc[0] != 0.0:
+        err("battery.ocv_soc[0]", soc[0], "0.0 (the table starts empty)")
+    if soc[-1] != 1.0:
+        err(f"battery.ocv_soc[{len(soc) - 1}]", soc[-1], "1.0 (the table ends full)")
+    for name, seq, what in (("ocv_soc", soc, "SOC points"), ("ocv_v", b.ocv_v, "voltages")):
+        for i, (x, y) in enumerate(itertools.pairwise(seq)):
+            if x >= y:
+                err(
+                    f"battery.{name}[{i + 1}]",
+                    y,
+                    f"strictly increasing {what}: above battery.{name}[{i}] = {x}",
+                )
     if not b.ocv_v[0] <= b.min_cell_v < b.ocv_v[-1]:
         err(
             "battery.min_cell_v", b.min_cell_v, f"within the OCV table {b.ocv_v[0]}–{b.ocv_v[-1]} V"
@@ -262,6 +273,18 @@ def check_consistency(cfg: SatelliteConfig, file: str) -> list[str]:
             "battery.charge_cutoff_cell_v",
             b.charge_cutoff_cell_v,
             f"within the OCV table {b.ocv_v[0]}–{b.ocv_v[-1]} V",
+        )
+    if b.min_cell_v >= b.charge_cutoff_cell_v:
+        err(
+            "battery.min_cell_v",
+            b.min_cell_v,
+            f"below battery.charge_cutoff_cell_v ({b.charge_cutoff_cell_v})",
+        )
+    if bus.racks_per_shed_level > c.racks:
+        err(
+            "bus.racks_per_shed_level",
+            bus.racks_per_shed_level,
+            f"at most compute.racks ({c.racks})",
         )
     if b.heater_on_c >= b.heater_off_c:
         err("battery.heater_on_c", b.heater_on_c, f"below battery.heater_off_c ({b.heater_off_c})")

@@ -4,13 +4,13 @@ Each config section is a frozen dataclass whose fields carry their own rules in
 ``field(metadata=...)`` (see :func:`param`). :func:`build` walks a parsed TOML table against such a
 class and raises one :class:`~twin.errors.ConfigError` naming the file, the dotted key, the value
 and what was expected, for: unknown keys, missing keys, wrong types and out-of-range values.
-Cross-field consistency lives with the sections themselves (``validate`` methods in
-:mod:`twin.config`).
+Cross-field consistency lives in :func:`twin.config.check_consistency`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from datetime import UTC, datetime
@@ -43,7 +43,8 @@ def build(cls: type[T], table: Any, file: str, prefix: str = "") -> T:
     if not isinstance(table, dict):
         raise ConfigError(file, prefix, table, "a table")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    # Only fields declared with param() come from files; others (e.g. ``source``) are internal.
+    fields = {f.name: f for f in dataclasses.fields(cls) if "doc" in f.metadata}  # type: ignore[arg-type]
     for key in table:
         if key not in fields:
             known = ", ".join(sorted(fields))
@@ -79,7 +80,11 @@ def _convert(hint: Any, value: Any, file: str, key: str, meta: Any) -> Any:
             try:
                 return _convert(option, value, file, key, meta)
             except ConfigError as exc:
-                errors.append(exc.expected)
+                choices = meta.get("choices") if meta else None
+                if option is str and choices and not isinstance(value, str):
+                    errors.append("one of " + ", ".join(repr(c) for c in choices))
+                else:
+                    errors.append(exc.expected)
         raise ConfigError(file, key, value, " or ".join(errors))
     if origin is tuple:
         args = typing.get_args(hint)
@@ -100,13 +105,16 @@ def _convert(hint: Any, value: Any, file: str, key: str, meta: Any) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(file, key, value, "a number" + _range_text(meta))
-        value = float(value)
-        _check_range(value, file, key, meta)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(file, key, value, "a number" + _range_text(meta)) from None
+        _check_range(value, file, key, meta, "a number")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(file, key, value, "an integer" + _range_text(meta))
-        _check_range(value, file, key, meta)
+        _check_range(value, file, key, meta, "an integer")
         return value
     if hint is bool:
         if not isinstance(value, bool):
@@ -142,7 +150,9 @@ def _range_text(meta: Any) -> str:
     return (" " + " and ".join(parts)) if parts else ""
 
 
-def _check_range(value: float, file: str, key: str, meta: Any) -> None:
+def _check_range(value: float, file: str, key: str, meta: Any, kind: str = "a number") -> None:
+    if not math.isfinite(value):
+        raise ConfigError(file, key, value, f"a finite {kind.split()[-1]}" + _range_text(meta))
     if not meta:
         return
     bad = (
@@ -150,10 +160,9 @@ def _check_range(value: float, file: str, key: str, meta: Any) -> None:
         or (meta.get("gt") is not None and not value > meta["gt"])
         or (meta.get("le") is not None and not value <= meta["le"])
         or (meta.get("lt") is not None and not value < meta["lt"])
-        or value != value  # NaN
     )
     if bad:
-        raise ConfigError(file, key, value, "a number" + _range_text(meta))
+        raise ConfigError(file, key, value, kind + _range_text(meta))
 
 
 def describe(cls: type) -> list[tuple[str, str, str]]:

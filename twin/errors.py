@@ -21,7 +21,7 @@ class ConfigError(TwinError):
         shown = _show(value)
         where = f"{file}: {key}" if key else file
         super().__init__(
-            f"{where} = {shown}: expected {expected}" if key else f"{where}: {expected}"
+            f"{where} = {shown}: expected {expected}" if key else f"{where}: expected {expected}"
         )
 
 
