@@ -238,6 +238,9 @@ def check_params(kind: FaultKind, params: dict[str, Any] | None) -> dict[str, fl
             raise CommandError(
                 f"fault {kind.name}: {fp.name} = {value!r} is not a number"
             ) from None
+        if value != value and fp.default == fp.default:  # NaN only where it means something
+            raise CommandError(f"fault {kind.name}: {fp.name} = nan: expected a number in "
+                               f"{fp.lo:g}..{fp.hi:g} {fp.unit}", status="BadOutOfRange")
         if not fp.lo <= value <= fp.hi and value == value:
             raise CommandError(
                 f"fault {kind.name}: {fp.name} = {value:g} {fp.unit} is outside "

@@ -53,6 +53,9 @@ class Params:
     capacity_as: float  # ampere-seconds of one string
     ocv_soc: np.ndarray
     ocv_v: np.ndarray  # per cell
+    ocv_soc_list: list[float]
+    ocv_v_list: list[float]
+    ocv_slope_list: list[float]  # V per unit SOC in each table segment
     ocv_energy: np.ndarray  # ∫0^soc OCV dsoc per cell, at the ocv_soc breakpoints (V)
     cell_r0: float
     cell_r1: float
@@ -124,6 +127,7 @@ class Params:
     panel_c_j_k: float
     panel_ua_w_k: float
     panel_normal_rtn: np.ndarray
+    panel_normal_list: list[float]
     panel_earth_f2: float  # F(+n) + F(−n): both faces' Earth view factors
     stowed_frac: float
     deploy_time_s: float
@@ -133,6 +137,7 @@ class Params:
     av_eps: float
     av_alpha: float
     av_normal_rtn: np.ndarray
+    av_normal_list: list[float]
     av_earth_f: float
     initial_k: float
     initial_soc: float
@@ -199,6 +204,9 @@ def build_params(cfg: SatelliteConfig) -> Params:
         capacity_as=cap_as,
         ocv_soc=_ro(soc),
         ocv_v=_ro(ocv),
+        ocv_soc_list=soc.tolist(),
+        ocv_v_list=ocv.tolist(),
+        ocv_slope_list=(np.diff(ocv) / np.diff(soc)).tolist(),
         ocv_energy=_ro(energy),
         cell_r0=b.cell_r0_ohm / b.cells_parallel,
         cell_r1=b.cell_r1_ohm / b.cells_parallel,
@@ -267,6 +275,7 @@ def build_params(cfg: SatelliteConfig) -> Params:
         panel_c_j_k=r.areal_heat_capacity_j_m2k * r.area_per_panel_m2,
         panel_ua_w_k=r.fluid_ua_w_k,
         panel_normal_rtn=_ro(pn),
+        panel_normal_list=pn.tolist(),
         panel_earth_f2=f2,
         stowed_frac=r.stowed_fraction,
         deploy_time_s=r.deploy_time_s,
@@ -275,6 +284,7 @@ def build_params(cfg: SatelliteConfig) -> Params:
         av_eps=av.emissivity,
         av_alpha=av.absorptivity,
         av_normal_rtn=_ro(an),
+        av_normal_list=an.tolist(),
         av_earth_f=f_av,
         initial_k=th.initial_temp_c + C_TO_K,
         initial_soc=b.initial_soc,

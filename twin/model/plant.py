@@ -14,6 +14,7 @@ put one in a file.
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from twin.errors import CheckpointError, CommandError
 from twin.model import faults as flt
 from twin.model import orbit as orb
 from twin.model.params import Params, build_params
+from twin.model.slow import reset_accumulators
 from twin.model.state import Inputs, PlantState
 from twin.model.step import (
     EnvRow,
@@ -74,6 +76,7 @@ def initial_state(p: Params, seed: int) -> PlantState:
         q_dissipated_j=0.0, q_absorbed_j=0.0, q_radiated_j=0.0, q_leaked_j=0.0, u0_j=0.0,
     )
     refresh_derived(p, s)
+    reset_accumulators(p, s)
     s.e_stored0_j = stored_energy_j(p, s)
     s.u0_j = internal_energy_j(p, s)
     return s
@@ -200,6 +203,10 @@ class Plant:
             raise CommandError(f"unknown fault kind {kind!r}; expected one of "
                                + ", ".join(flt.KINDS))
         index = flt.resolve_target(self.params, fk, target)
+        for name, v in (("start_s", start_s), ("duration_s", duration_s)):
+            if v is not None and not math.isfinite(v):
+                raise CommandError(f"fault {kind}: {name} = {v!r}: expected a finite time in s",
+                                   "BadOutOfRange")
         values = flt.check_params(fk, params)
         if duration_s is not None and not duration_s > 0:
             raise CommandError(f"fault {kind}: duration_s = {duration_s!r}: expected > 0",

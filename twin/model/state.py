@@ -9,7 +9,7 @@ holds the standing commands (rack switches, caps, pump speeds, deploy, heater mo
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -46,6 +46,12 @@ class Inputs:
 
     def copy(self) -> Inputs:
         return copy.deepcopy(self)
+
+    def key(self) -> bytes:
+        """A fingerprint of every command: the step re-derives its loads when it changes."""
+        return b"".join((self.rack_enabled.tobytes(), self.rack_cap_w.tobytes(),
+                         self.pump_speed.tobytes(), self.panel_deploy.tobytes(),
+                         self.heater_mode.tobytes(), self.shed_level_cmd.to_bytes(4, "little")))
 
 
 @dataclass(slots=True)
@@ -134,6 +140,37 @@ class PlantState:
     strings_ok_frac: np.ndarray = None  # type: ignore[assignment]
     any_stuck: bool = False
     any_leak: bool = False  # battery soft shorts or coolant leaks
+    n_series_list: list[float] = field(default_factory=list)
+    online_list: list[bool] = field(default_factory=list)
+    capacity_list: list[float] = field(default_factory=list)
+    leak_list: list[float] = field(default_factory=list)
+    # sample-and-hold values renewed every slow interval (twin.model.slow)
+    loads_dirty: bool = True
+    slow_dirty: bool = True
+    inputs_key: bytes = b""
+    was_hot: bool = False
+    wing_factor: list[float] = field(default_factory=list)  # wing power per W/m² of flux
+    g_plate_loop: list[float] = field(default_factory=list)
+    g_panel_loop: list[float] = field(default_factory=list)
+    loop_direct_w: list[float] = field(default_factory=list)  # rack overhead + pump, per loop
+    dp_dt_s: float = float("nan")
+    dp_k1: float = 0.0
+    dp_inv_ad: float = 0.0
+    dp_inv_ap: np.ndarray = None  # type: ignore[assignment]
+    dp_bias: np.ndarray = None  # type: ignore[assignment]
+    dp_g_gpu: np.ndarray = None  # type: ignore[assignment]
+    dp_g_tl_sum: list[float] = field(default_factory=list)
+    # heat and loads in transit from the per-tick path to the slow nodes (J or J/m², and s)
+    acc_dt_s: float = 0.0
+    acc_loop_j: list[float] = field(default_factory=list)
+    acc_batt_j: list[float] = field(default_factory=list)
+    acc_av_j: float = 0.0
+    acc_wing_elec_j: list[float] = field(default_factory=list)
+    acc_wing_sun: list[float] = field(default_factory=list)
+    acc_wing_env: float = 0.0
+    acc_sun_panel: float = 0.0
+    acc_alb: float = 0.0
+    acc_av_sun: float = 0.0
 
     @property
     def t_s(self) -> float:
@@ -150,8 +187,13 @@ class PlantState:
             if f.name == "rng":
                 if a.bit_generator.state != b.bit_generator.state:
                     return False
-            elif isinstance(a, np.ndarray):
+            elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+                    return False
                 if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                    return False
+            elif isinstance(a, list):
+                if np.asarray(a).tobytes() != np.asarray(b).tobytes():
                     return False
             elif a != b and not (a != a and b != b):
                 return False

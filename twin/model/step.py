@@ -1,25 +1,37 @@
-"""One plant step: environment → arrays → loads and protections → battery and bus → heat.
+"""One plant step, split by time scale so that a day of 1 s steps costs seconds.
 
-``advance(p, s, u, dt_s, env)`` updates a :class:`PlantState` in place for one step of ``dt_s``
-under the standing commands ``u`` and the environment row ``env`` (the orbit at the start of the
-step). Sub-models are in their own modules; this one wires them in a fixed order so the same
-inputs always give the same bits. Energy is booked on the way: electricity generated, consumed by
-loads, lost in converters and the battery, and heat dissipated, absorbed, radiated and leaked.
+Every tick (``advance``): the Sun on the arrays, the power balance of bus, battery strings
+(equivalent circuit, CC-CV charge, discharge limits, undervoltage shedding) and the GPU die and
+cold-plate temperatures, implicit against the coolant loop temperature, with thermal throttling
+and shutdown checked on every tick.
+
+Every slow interval (``SLOW_INTERVAL_S`` of simulated time, or every tick when the step is
+longer; :mod:`twin.model.slow`): the nodes with time constants of minutes to hours (coolant loops
+and radiator panels, array wings, battery strings and avionics plate) take one implicit step over
+the interval with the heat that the fast path delivered to them, exactly as booked; the workload
+sample, heater thermostats, automatic load shedding and pump flows are renewed. Heat on its way
+from a fast node to a slow one is held in "transit" accumulators, counted in the books, so the
+heat book closes at every tick, not only at interval ends.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
 
-from twin.model import compute, electrical, thermal
-from twin.model.orbit import EARTH_ALBEDO, EARTH_IR_W_M2
+from twin.model import electrical, slow
+from twin.model.loads import compute_loads, effective_shed_level
 from twin.model.params import Params
-from twin.model.state import HEATER_AUTO, HEATER_ON, Inputs, PlantState
+from twin.model.state import Inputs, PlantState
 
-HARDWARE_CAPACITY_FRACTION = 0.05  # pipes, pump and accumulator: 5 % of the coolant's capacity
+__all__ = ["EnvRow", "advance", "effective_shed_level", "internal_energy_j", "stored_energy_j"]
+
+SLOW_INTERVAL_S = slow.SLOW_INTERVAL_S
+HARDWARE_CAPACITY_FRACTION = slow.HARDWARE_CAPACITY_FRACTION
+loop_heat_capacity_j_k = slow.loop_heat_capacity_j_k
 
 
 @dataclass(slots=True)
@@ -36,12 +48,8 @@ class EnvRow:
     array_f_back: float
 
 
-def loop_heat_capacity_j_k(p: Params, inventory_kg: np.ndarray) -> np.ndarray:
-    return (inventory_kg + HARDWARE_CAPACITY_FRACTION * p.inventory_kg) * p.cp
-
-
 def internal_energy_j(p: Params, s: PlantState) -> float:
-    """Σ C·T over every body node (K reference): the store the heat book closes against."""
+    """Σ C·T over every body node (K reference) plus heat in transit to the slow nodes."""
     return float(
         p.die_c_j_k * s.die_k.sum()
         + p.plate_c_j_k * s.plate_k.sum()
@@ -49,6 +57,7 @@ def internal_energy_j(p: Params, s: PlantState) -> float:
         + p.panel_c_j_k * s.panel_k.sum()
         + p.batt_c_j_k * s.batt_temp_k.sum()
         + p.av_c_j_k * s.av_k
+        + sum(s.acc_loop_j) + sum(s.acc_batt_j) + s.acc_av_j
     )
 
 
@@ -56,270 +65,182 @@ def stored_energy_j(p: Params, s: PlantState) -> float:
     return float(electrical.stored_energy_j(p, s.soc, s.capacity_factor, s.shorted_cells).sum())
 
 
-def effective_shed_level(p: Params, s: PlantState, u: Inputs) -> int:
-    return min(p.max_shed_level, max(u.shed_level_cmd, s.shed_level_auto))
-
-
-def _auto_shed(p: Params, s: PlantState, t_s: float) -> None:
-    """SOC-based shedding, one level per dwell time, with hysteresis on recovery."""
-    cap = s.capacity_factor * s.string_online
-    total = float(cap.sum())
-    soc = float(np.dot(s.soc, cap)) / total if total > 0.0 else 0.0
-    if t_s - s.shed_changed_s < p.shed_dwell_s:
-        return
-    if soc < p.shed_soc and s.shed_level_auto < p.max_shed_level:
-        s.shed_level_auto += 1
-        s.shed_changed_s = t_s
-    elif soc > p.recover_soc and s.shed_level_auto > 0:
-        s.shed_level_auto -= 1
-        s.shed_changed_s = t_s
-
-
 def refresh_derived(p: Params, s: PlantState) -> None:
-    """Recompute the state's cached fault-derived arrays (after faults or latches change)."""
+    """Recompute the state's cached fault-derived values (after faults or latches change)."""
     s.gpu_ok = ~(s.gpu_failed | s.gpu_shutdown)
     s.gpu_base_w = p.gpu_idle_w + s.gpu_runaway_w
     s.n_series = (p.cells_series - s.shorted_cells).astype(float)
     s.strings_ok_frac = 1.0 - s.wing_strings_failed / p.strings_per_wing
     s.any_stuck = bool(s.wing_stuck.any())
+    if not s.any_stuck:
+        s.wing_cos_inc = np.ones(p.n_wings)
     s.any_leak = bool(s.leak_a.any() or s.leak_kg_s.any())
+    s.loads_dirty = True
+    s.slow_dirty = True
+
+
+def _ocv(p: Params, soc: float) -> float:
+    """Cell OCV from the table, linear between points, clamped at the ends."""
+    xs = p.ocv_soc_list
+    k = min(max(bisect_right(xs, soc) - 1, 0), len(xs) - 2)
+    x = min(max(soc, 0.0), 1.0)
+    return p.ocv_v_list[k] + (x - xs[k]) * p.ocv_slope_list[k]
 
 
 def advance(p: Params, s: PlantState, u: Inputs, dt_s: float, env: EnvRow) -> None:
-    """One step in place. Written for speed: few numpy calls, scalars as Python floats."""
+    """One step of ``dt_s`` in place."""
+    key = u.key()
+    if key != s.inputs_key:  # a command changed: renew everything that depends on commands
+        s.inputs_key = key
+        s.slow_dirty = True
+    if s.slow_dirty:  # faults or commands changed: close the interval early
+        slow.slow_update(p, s, u)
     t_s = s.t_us / 1e6
     flux = env.flux_w_m2
-    nl = p.n_loops
 
-    # --- solar array ---------------------------------------------------------------------
-    k_wing = flux * p.wing_area_m2 * p.array_eta * (1.0 - p.array_degradation)
-    mpp_w = ((s.wing_temp_k - p.array_tref_k) * p.array_tc_per_k + 1.0) * s.strings_ok_frac
-    if s.any_stuck:
-        n = s.wing_stuck_normal
-        cos_stuck = n[:, 0] * env.sun_r + n[:, 1] * env.sun_t + n[:, 2] * env.sun_n
-        cos_inc = np.where(s.wing_stuck, np.maximum(cos_stuck, 0.0), 1.0)
-        mpp_w = mpp_w * cos_inc * k_wing
-        s.wing_cos_inc = cos_inc
-    else:
-        mpp_w *= k_wing
-    available_w = float(np.add.reduce(mpp_w)) * p.regulator_eff
-
-    # --- GPUs: utilisation and thermal clock ---------------------------------------------
-    _auto_shed(p, s, t_s)
-    if not u.rack_enabled.all():  # switching a rack off resets its latching limiter
-        s.lcl_tripped = s.lcl_tripped & u.rack_enabled
-    s.util_noise = compute.noise_step(p, s.util_noise, s.rng, dt_s)
-    util = np.minimum(np.maximum(s.util_noise + compute.profile_utilisation(p, t_s), 0.0), 1.0)
+    # --- thermal protection: slowdown changes the clocks, shutdown latches -----------------
     hottest = float(np.maximum.reduce(s.die_k))
-    if hottest >= p.slowdown_k:
-        therm: np.ndarray | float = compute.thermal_clock_frac(p, s.die_k)
+    if hottest >= p.slowdown_k or s.was_hot:
         if hottest >= p.shutdown_k:
             s.gpu_shutdown = s.gpu_shutdown | (s.die_k >= p.shutdown_k)
             s.gpu_ok = ~(s.gpu_failed | s.gpu_shutdown)
+        s.was_hot = hottest >= p.slowdown_k
+        s.loads_dirty = True
+    if s.loads_dirty:
+        compute_loads(p, s, u)
+
+    # --- solar array -----------------------------------------------------------------------
+    factors = s.wing_factor
+    if s.any_stuck:
+        cos = [1.0] * p.n_wings
+        for w in range(p.n_wings):
+            if s.wing_stuck[w]:
+                n = s.wing_stuck_normal[w]
+                cos[w] = max(0.0, float(n[0]) * env.sun_r + float(n[1]) * env.sun_t
+                             + float(n[2]) * env.sun_n)
+        mpp = [flux * factors[w] * cos[w] for w in range(p.n_wings)]
+        s.wing_cos_inc = np.array(cos)
     else:
-        therm = 1.0
-    capped = bool(np.isfinite(u.rack_cap_w).any())
-    unity_clock = not capped and hottest < p.slowdown_k
-    dyn_max = p.gpu_tdp_w - p.gpu_idle_w
+        mpp = [flux * f for f in factors]
+    available_w = sum(mpp) * p.regulator_eff
 
-    # --- other loads ---------------------------------------------------------------------
-    b_k = s.batt_temp_k
-    auto_on = (b_k < p.heater_on_k) | (s.heater_on & (b_k <= p.heater_off_k))
-    if u.heater_mode.any():
-        auto_on = np.where(u.heater_mode == HEATER_AUTO, auto_on, u.heater_mode == HEATER_ON)
-    s.heater_on = auto_on | s.heater_stuck
-    heater_total = float(np.count_nonzero(s.heater_on)) * p.heater_w
-    pump_speed = [0.0 if s.pump_failed[i] else float(u.pump_speed[i]) for i in range(nl)]
-    pump_w = [p.pump_w * x * x * x for x in pump_speed]
-    fixed_w = heater_total + sum(pump_w) + p.avionics_w
-
-    # --- battery limits --------------------------------------------------------------------
-    ocv = electrical.ocv_cell_v(p, s.soc) * s.n_series
-    r0 = p.cell_r0 * s.n_series
-    e = ocv - s.v1
-    online = s.string_online
-    all_online = bool(online.all())
-
-    # --- load switching, limiters and shedding -------------------------------------------
-    max_dis: np.ndarray | None = None
+    # --- power balance: bus, battery, undervoltage shedding ----------------------------------
+    soc = s.soc.tolist()
+    v1 = s.v1.tolist()
+    ns = s.n_series_list
+    online = s.online_list
+    nb = p.n_strings
+    ocv = [_ocv(p, soc[i]) * ns[i] for i in range(nb)]
+    e = [ocv[i] - v1[i] for i in range(nb)]
+    r0 = [p.cell_r0 * ns[i] for i in range(nb)]
+    max_dis: list[float] | None = None
     supply_max = math.inf
     while True:
-        level = effective_shed_level(p, s, u)
-        rack_on = u.rack_enabled & ~s.lcl_tripped & ~s.lcl_fault
-        if level:
-            rack_on = rack_on & (np.arange(p.n_racks) < p.n_racks - level * p.racks_per_level)
-        running = rack_on[p.gpu_rack] & s.gpu_ok
-        if capped:
-            cap = compute.cap_clock_frac(p, util, s.gpu_runaway_w, running, u.rack_cap_w)
-            clock = np.minimum(therm, cap[p.gpu_rack])
-        else:
-            cap = None
-            clock = therm
-        dyn = util * dyn_max if unity_clock else util * (dyn_max * clock**p.power_exp)
-        gpu_w = (dyn + s.gpu_base_w) * running
-        rack_w = np.add.reduce(gpu_w.reshape(p.n_racks, p.gpus_per_rack), axis=1)
-        rack_w += rack_on * p.rack_overhead_w
-        if float(np.maximum.reduce(rack_w)) > p.lcl_trip_w:  # trips within the step
-            s.lcl_tripped = s.lcl_tripped | (rack_w > p.lcl_trip_w)
-            continue
-        loads_w = float(np.add.reduce(rack_w)) + fixed_w
+        loads_w = s.bus_load_w
         demand_w = loads_w / p.dist_eff
         if demand_w <= available_w:
             break
         if max_dis is None:
-            i_v = np.minimum(np.maximum((e - p.v_min_cell * s.n_series) / r0, 0.0),
-                             p.i_discharge_max_a)
-            max_dis = (e - r0 * i_v) * i_v
-            if not all_online:
-                max_dis = max_dis * online
-            supply_max = available_w + float(np.add.reduce(max_dis)) * p.bdr_eff
+            max_dis = []
+            for i in range(nb):
+                i_v = min(max((e[i] - p.v_min_cell * ns[i]) / r0[i], 0.0), p.i_discharge_max_a)
+                max_dis.append((e[i] - r0[i] * i_v) * i_v if online[i] else 0.0)
+            supply_max = available_w + sum(max_dis) * p.bdr_eff
+        level = effective_shed_level(p, s, u)
         if demand_w <= supply_max or level >= p.max_shed_level:
             break
         s.shed_level_auto = max(s.shed_level_auto, level) + 1  # undervoltage: shed at once
         s.shed_changed_s = t_s
+        compute_loads(p, s, u)
     s.undervoltage = demand_w > supply_max
-    off = ~rack_on
-    if (s.gpu_shutdown & off[p.gpu_rack]).any():  # power removed: shut-down GPUs reset
-        s.gpu_shutdown = s.gpu_shutdown & rack_on[p.gpu_rack]
-        s.gpu_ok = ~(s.gpu_failed | s.gpu_shutdown)
-    brown = 1.0
-    if demand_w > supply_max:  # nothing left to shed: the bus sags, every load gets its share
-        brown = supply_max / demand_w
-        gpu_w = gpu_w * brown
-        rack_w = rack_w * brown
-        pump_w = [x * brown for x in pump_w]
-        heater_total *= brown
+    brown = supply_max / demand_w if s.undervoltage else 1.0
+    if s.undervoltage:  # nothing left to shed: the bus sags and every load gets its share
         loads_w *= brown
         demand_w *= brown
-
-    # --- battery and bus -----------------------------------------------------------------
     if available_w >= demand_w:
         surplus = available_w - demand_w
-        i_max = np.minimum(np.maximum((p.v_cutoff_cell * s.n_series - e) / r0, 0.0),
-                           p.i_charge_max_a)
-        chg_bus = (e + r0 * i_max) * i_max * (1.0 / p.bcr_eff)
-        if not all_online:
-            chg_bus = chg_bus * online
-        total = float(np.add.reduce(chg_bus))
+        chg = []
+        for i in range(nb):
+            i_max = min(max((p.v_cutoff_cell * ns[i] - e[i]) / r0[i], 0.0), p.i_charge_max_a)
+            chg.append((e[i] + r0[i] * i_max) * i_max / p.bcr_eff if online[i] else 0.0)
+        total = sum(chg)
         charge_bus = min(surplus, total)
-        term_w = chg_bus * (-(charge_bus / total) * p.bcr_eff if total > 0.0 else 0.0)
+        k = -(charge_bus / total) * p.bcr_eff if total > 0.0 else 0.0
+        term = [c * k for c in chg]
         conv_loss = charge_bus * (1.0 - p.bcr_eff)
         used_w = demand_w + charge_bus
         s.shunt_w = surplus - charge_bus
     else:
         assert max_dis is not None
-        total = float(np.add.reduce(max_dis))
+        total = sum(max_dis)
         term_total = min((demand_w - available_w) / p.bdr_eff, total)
-        term_w = max_dis * (term_total / total if total > 0.0 else 0.0)
+        k = term_total / total if total > 0.0 else 0.0
+        term = [m * k for m in max_dis]
         conv_loss = term_total * (1.0 - p.bdr_eff)
         used_w = available_w
         s.shunt_w = 0.0
-    current = (2.0 * term_w) / (e + np.sqrt(e * e - (4.0 * r0) * term_w))
-    batt_loss_w = (s.v1 + r0 * current) * current
-    s.batt_voltage_v = e - r0 * current
-    s.batt_current_a = current
-    inv_cap = dt_s / (p.capacity_as * s.capacity_factor)
-    if s.any_leak:
-        batt_loss_w = batt_loss_w + ocv * s.leak_a
-        s.soc = np.minimum(np.maximum(s.soc - (current + s.leak_a) * inv_cap, 0.0), 1.0)
-    else:
-        s.soc = s.soc - current * inv_cap
     decay = math.exp(-dt_s / p.tau1_s)
-    s.v1 = s.v1 * decay + current * (p.cell_r1 * (1.0 - decay)) * s.n_series
+    leak = s.leak_list
+    current = [0.0] * nb
+    volts = [0.0] * nb
+    batt_loss = 0.0
+    acc_b = s.acc_batt_j
+    heater_w = p.heater_w * brown
+    for i in range(nb):
+        pw, ei = term[i], e[i]
+        cur = 2.0 * pw / (ei + math.sqrt(ei * ei - 4.0 * r0[i] * pw)) if pw != 0.0 else 0.0
+        loss = (v1[i] + r0[i] * cur) * cur + ocv[i] * leak[i]
+        batt_loss += loss
+        acc_b[i] += (loss + (heater_w if s.heater_on[i] else 0.0)) * dt_s
+        current[i] = cur
+        volts[i] = ei - r0[i] * cur
+        soc[i] -= (cur + leak[i]) * dt_s / (p.capacity_as * s.capacity_list[i])
+        v1[i] = v1[i] * decay + cur * p.cell_r1 * ns[i] * (1.0 - decay)
+    if s.any_leak:
+        soc = [min(max(x, 0.0), 1.0) for x in soc]
+    s.soc = np.array(soc)
+    s.v1 = np.array(v1)
+    s.batt_current_a = np.array(current)
+    s.batt_voltage_v = np.array(volts)
 
     generated_w = used_w / p.regulator_eff
     reg_loss = generated_w - used_w
     dist_loss = demand_w - loads_w
     s.array_available_w = available_w
     s.array_used_w = used_w
-    s.bus_load_w = loads_w
     s.bus_voltage_v = p.bus_v * brown
-    s.rack_on = rack_on
-    s.rack_power_w = rack_w
-    s.rack_cap_frac = cap if cap is not None else p.ones_racks
-    s.gpu_power_w = gpu_w
-    s.gpu_util = util
-    s.gpu_running = running
-    s.gpu_clock_frac = clock if isinstance(clock, np.ndarray) else p.ones_gpus
+    share = used_w / available_w if available_w > 0.0 else 0.0
+    acc_w = s.acc_wing_elec_j
+    for w in range(p.n_wings):
+        acc_w[w] += mpp[w] * share * dt_s
+    s.wing_mpp_w = np.array(mpp)
+    s.wing_power_w = s.wing_mpp_w * share
+    s.acc_av_j += (p.avionics_w * brown + reg_loss + dist_loss + conv_loss) * dt_s
 
-    # Wing temperature: sunlight and Earth in, electricity and radiation out.
-    share_used = used_w / available_w if available_w > 0.0 else 0.0
-    s.wing_mpp_w = mpp_w
-    wing_elec = mpp_w * share_used
-    s.wing_power_w = wing_elec
-    alb = EARTH_ALBEDO * env.flux_full_w_m2 * env.albedo_factor
-    wing_env = p.wing_area_m2 * (
-        p.array_alpha * alb * env.array_f_front
-        + EARTH_IR_W_M2 * (p.array_eps_front * env.array_f_front
-                           + p.array_eps_back * env.array_f_back))
-    sun_w = p.wing_area_m2 * p.array_alpha * flux
-    absorbed = (s.wing_cos_inc * sun_w if s.any_stuck else sun_w) + wing_env
-    s.wing_temp_k = electrical.array_temp_step(p, s.wing_temp_k, absorbed, wing_elec, dt_s)
+    # --- GPU dies and cold plates, implicit against the loop temperature ---------------------
+    gpu_w = s.gpu_power_w if not s.undervoltage else s.gpu_power_w * brown
+    if dt_s != s.dp_dt_s:
+        slow.die_plate_coefficients(p, s, dt_s)
+    cd = p.die_c_j_k / dt_s
+    rhs_d = s.die_k * cd + gpu_w
+    tp = (s.plate_k * (p.plate_c_j_k / dt_s) + rhs_d * s.dp_k1 + s.dp_bias) * s.dp_inv_ap
+    s.die_k = (rhs_d + tp * p.g_jc_w_k) * s.dp_inv_ad
+    s.plate_k = tp
+    to_loop = np.add.reduce((tp * s.dp_g_gpu).reshape(p.n_loops, -1), axis=1).tolist()
+    direct = s.loop_direct_w
+    acc_l = s.acc_loop_j
+    for i in range(p.n_loops):
+        acc_l[i] += (to_loop[i] - s.dp_g_tl_sum[i] + direct[i] * brown) * dt_s
 
-    # --- coolant loops and radiators -----------------------------------------------------
-    q_leak = 0.0
-    if s.any_leak:
-        leaked = np.minimum(s.leak_kg_s * dt_s, s.inventory_kg)
-        q_leak = float(np.dot(leaked, s.loop_k)) * p.cp
-        s.inventory_kg = s.inventory_kg - leaked
-    half = 0.5 * p.min_inventory_frac
-    flow = []
-    for i in range(nl):
-        prime = min(1.0, max(0.0, (float(s.inventory_kg[i]) / p.inventory_kg - half) / half))
-        flow.append(p.flow_nominal_kg_s * pump_speed[i] * float(s.pump_health[i]) * prime)
-    g_plate = [thermal.exchanger_g(f / p.gpus_per_loop, p.cp, p.plate_ua_w_k) for f in flow]
-    g_panel = [thermal.exchanger_g(f / p.panels_per_loop, p.cp, p.panel_ua_w_k) for f in flow]
-
-    frac = s.panel_deploy_frac
-    target = u.panel_deploy
-    if (frac != target).any():
-        step = dt_s / p.deploy_time_s
-        moved = np.minimum(np.maximum(target, frac - step), frac + step)
-        s.panel_deploy_frac = frac = np.where(s.panel_stuck, frac, moved)
-    area = (p.panel_area_m2 * (1.0 - p.stowed_frac)) * frac + p.panel_area_m2 * p.stowed_frac
-    eps = p.panel_eps * s.panel_eps_factor
-    pn = p.panel_normal_rtn
-    cos_sun = abs(pn[0] * env.sun_r + pn[1] * env.sun_t + pn[2] * env.sun_n)
-    panel_abs = area * (p.panel_alpha * (flux * cos_sun + alb * p.panel_earth_f2)
-                        + eps * (EARTH_IR_W_M2 * p.panel_earth_f2))
-    panel_k4 = eps * area * (2.0 * p.fin_eff * p.sigma)
-    direct = np.add.reduce((rack_on * (p.rack_overhead_w * brown)).reshape(nl, -1), axis=1)
-    direct = [float(direct[i]) + pump_w[i] for i in range(nl)]
-    c_loop = loop_heat_capacity_j_k(p, s.inventory_kg).tolist()
-    sol = thermal.solve_loops_fast(
-        dt_s, s.die_k, s.plate_k, gpu_w, p.die_c_j_k, p.plate_c_j_k, p.g_jc_w_k, g_plate,
-        s.loop_k.tolist(), c_loop, direct,
-        s.panel_k, p.panel_c_j_k, g_panel, panel_abs, panel_k4, p.sink_k)
-    s.die_k, s.plate_k, s.panel_k = sol.die_k, sol.plate_k, sol.panel_k
-    s.loop_k = np.array(sol.loop_k)
-    heat_in = [sol.plate_to_loop_w[i] + direct[i] for i in range(nl)]
-    rise = [heat_in[i] / (flow[i] * p.cp) * 0.5 if flow[i] > 0.0 else 0.0 for i in range(nl)]
-    s.loop_flow_kg_s = np.array(flow)
-    s.pump_power_w = np.array(pump_w)
-    s.loop_heat_in_w = np.array(heat_in)
-    s.supply_k = s.loop_k - np.array(rise)
-    s.return_k = s.loop_k + np.array(rise)
-    s.panel_heat_w = sol.radiated_w
-
-    an = p.av_normal_rtn
-    av_cos = max(0.0, an[0] * env.sun_r + an[1] * env.sun_t + an[2] * env.sun_n)
-    av_abs = p.av_area_m2 * (p.av_alpha * (flux * av_cos + alb * p.av_earth_f)
-                             + p.av_eps * EARTH_IR_W_M2 * p.av_earth_f)
-    av_in = p.avionics_w * brown + reg_loss + dist_loss + conv_loss + av_abs
-    batt_in = batt_loss_w + p.heater_w * brown * s.heater_on
-    s.batt_temp_k, s.av_k, av_rad = thermal.solve_avionics(
-        dt_s, s.batt_temp_k, p.batt_c_j_k, batt_in, p.batt_g_w_k,
-        s.av_k, p.av_c_j_k, av_in, p.av_eps * p.sigma * p.av_area_m2, p.sink_k)
-
-    # --- books and time ------------------------------------------------------------------
-    batt_loss = float(np.add.reduce(batt_loss_w))
+    # --- books and time ----------------------------------------------------------------------
     losses = reg_loss + dist_loss + conv_loss + batt_loss
     s.e_generated_j += generated_w * dt_s
     s.e_loads_j += loads_w * dt_s
     s.e_losses_j += losses * dt_s
     s.q_dissipated_j += (loads_w + losses) * dt_s
-    s.q_absorbed_j += (float(np.add.reduce(panel_abs)) + av_abs) * dt_s
-    s.q_radiated_j += (sol.radiated_total_w + av_rad) * dt_s
-    s.q_leaked_j += q_leak
-    s.t_us += int(round(dt_s * 1e6))
+    s.acc_dt_s += dt_s
+    slow.accumulate_environment(p, s, env, dt_s)
+    s.t_us += round(dt_s * 1e6)
     s.tick += 1
+    if s.acc_dt_s >= SLOW_INTERVAL_S - 1e-9:
+        slow.slow_update(p, s, u)
