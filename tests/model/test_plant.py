@@ -553,17 +553,18 @@ def test_battery_cell_short_drops_string_voltage_books_lost_energy_and_heats(
 
 @covers("battery_heater_stuck_on")
 def test_battery_heater_stuck_on_heats_its_string_by_the_first_order_law(base: Plant) -> None:
-    """A welded relay puts 200 W into a 180 kJ/K string tied to the avionics plate by 12 W/K.
-    Between the heated and an identical unheated string: C·dΔ/dt = P − G·Δ, so
-    Δ(t) = (P/G)·(1 − e^(−G·t/C)) = 1.885 K after 30 min (tolerance 1 %). The bus carries the
+    """A welded relay puts 200 W into a 180 kJ/K string tied to the avionics plate by G W/K
+    (config battery.conductance_to_avionics_w_k). Between the heated and an identical unheated
+    string: C·dΔ/dt = P − G·Δ, so Δ(t) = (P/G)·(1 − e^(−G·t/C)) (tolerance 1 %). The bus carries the
     extra 200 W exactly; clearing switches it off (the strings are above the 10 °C off point)."""
     faulty, healthy = base.fork(), base.fork()
     fid = faulty.inject_fault("battery_heater_stuck_on", "power.battery.1")
     faulty.run(1800, 1.0)
     healthy.run(1800, 1.0)
     delta = faulty.state.batt_temp_k[0] - faulty.state.batt_temp_k[1]
-    assert delta == pytest.approx(200.0 / 12.0 * (1.0 - math.exp(-12.0 * 1800 / 180000.0)),
-                                  rel=0.01)
+    g, c = faulty.params.batt_g_w_k, faulty.params.batt_c_j_k
+    assert (g, c) == (40.0, 180000.0)
+    assert delta == pytest.approx(200.0 / g * (1.0 - math.exp(-g * 1800 / c)), rel=0.01)
     assert faulty.state.bus_load_w - healthy.state.bus_load_w == pytest.approx(200.0, abs=1e-6)
     assert faulty.state.heater_on[0] and not faulty.state.heater_on[1:].any()
     faulty.clear_fault(fid)
