@@ -1,0 +1,146 @@
+"""The running twin: plant, clock, mirror, command path, events and checkpoints in one place.
+
+:class:`Twin` is what the OPC UA server, the console, scenarios and bench tests drive. Its
+:meth:`Twin.tick` runs the plant steps the clock says are due and refreshes the mirror;
+:meth:`Twin.run` does that forever on an asyncio loop at the publish rate. Adapters (OPC UA, the
+board pollers, the recorder) subscribe with :meth:`Twin.on_frame` and :meth:`Twin.on_event` and
+command through :attr:`Twin.commands` only.
+
+The mirror holds, per catalogue channel, the value the twin shows, its quality as an OPC UA
+status code and its source timestamp in simulated seconds. Without boards every value is the
+plant's own and Good; the hardware-in-loop pollers will overwrite measured channels with the
+boards' values and mark the rest as estimated (Uncertain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.catalogue import Catalogue, build_catalogue
+from twin.clock import Clock
+from twin.commands import CommandPath, CommandRecord, Event
+from twin.errors import CommandError
+from twin.model.plant import Plant, load_checkpoint
+
+# OPC UA status codes (Part 4, 7.39; Part 8 for the data-access sub-codes).
+GOOD = 0x00000000
+UNCERTAIN_LAST_USABLE = 0x40900000  # stale: the board stopped answering recently
+UNCERTAIN_SUBSTITUTE = 0x40910000  # estimated by the model where no board measures
+BAD_NO_COMMUNICATION = 0x80310000  # board offline
+BAD_SENSOR_FAILURE = 0x808B0000  # reading out of the sensor's range
+BAD_WAITING_FOR_INITIAL_DATA = 0x80320000
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class Mirror:
+    """Current value, status and source time of every channel."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        n = len(catalogue)
+        self.catalogue = catalogue
+        self.values = np.full(n, np.nan)
+        self.status = np.full(n, BAD_WAITING_FOR_INITIAL_DATA, dtype=np.uint32)
+        self.source_s = np.zeros(n)
+        self.version = 0
+
+    def update_all(self, frame: np.ndarray, sim_s: float, status: int = GOOD) -> None:
+        self.values = frame
+        self.status = np.full(frame.shape[0], status, dtype=np.uint32)
+        self.source_s = np.full(frame.shape[0], sim_s)
+        self.version += 1
+
+    def value(self, path: str) -> float:
+        return float(self.values[self.catalogue[path].index])
+
+
+class Twin:
+    def __init__(self, config: Any, seed: int | None = None, state_dir: str | Path | None = None,
+                 mode: str = "paused", speed: float = 1.0, publish_hz: float = 10.0) -> None:
+        self.config = config
+        self.plant = Plant(config, seed=seed)
+        self.catalogue = build_catalogue(config)
+        self.clock = Clock(config.simulation.step_s, self.plant.t_s, mode=mode, speed=speed)
+        self.mirror = Mirror(self.catalogue)
+        self.publish_hz = publish_hz
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.events: deque[Event] = deque(maxlen=10_000)
+        self._frame_listeners: list[Callable[[Twin], None]] = []
+        self._event_listeners: list[Callable[[Event], None]] = []
+        self.commands = CommandPath(self, record=self._command_recorded)
+        self.refresh()
+
+    # --- listeners -------------------------------------------------------------------------
+    def on_frame(self, fn: Callable[[Twin], None]) -> None:
+        self._frame_listeners.append(fn)
+
+    def on_event(self, fn: Callable[[Event], None]) -> None:
+        self._event_listeners.append(fn)
+
+    def event(self, kind: str, severity: int, message: str, **data: Any) -> Event:
+        ev = Event(self.plant.t_s, time.time(), kind, severity, message, data)
+        self.events.append(ev)
+        for fn in self._event_listeners:
+            fn(ev)
+        return ev
+
+    def _command_recorded(self, rec: CommandRecord) -> None:
+        sev = 200 if rec.status == "Good" else 500
+        self.event("command", sev, f"{rec.user} ({rec.role}): {rec.command} {rec.args} → "
+                   f"{rec.status}", command=rec.command, user=rec.user, status=rec.status)
+
+    # --- time ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Sample the plant into the mirror and tell the listeners."""
+        self.mirror.update_all(self.catalogue.sample(self.plant), self.plant.t_s)
+        for fn in self._frame_listeners:
+            fn(self)
+
+    def tick(self, wall_s: float) -> int:
+        """Run the steps due at ``wall_s``; refresh the mirror if any ran."""
+        n = self.clock.due(wall_s)
+        if n:
+            self.plant.run(n, self.clock.step_s)
+            self.clock.advanced(n, self.plant.t_s)
+            self.refresh()
+        return n
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Step and publish until ``stop`` is set; never blocks the loop for long."""
+        period = 1.0 / self.publish_hz
+        loop = asyncio.get_running_loop()
+        while stop is None or not stop.is_set():
+            start = loop.time()
+            self.tick(time.monotonic())
+            await asyncio.sleep(max(0.0, period - (loop.time() - start)))
+
+    # --- checkpoints -----------------------------------------------------------------------
+    def _checkpoint_path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise CommandError(f"checkpoint name {name!r}: expected 1-64 letters, digits, . _ -")
+        if self.state_dir is None:
+            raise CommandError("checkpoints need a state directory", "BadInvalidState")
+        return self.state_dir / "checkpoints" / f"{name}.ckpt"
+
+    def save_checkpoint(self, name: str) -> Path:
+        path = self._checkpoint_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.plant.save(path)
+        return path
+
+    def restore_checkpoint(self, name: str) -> None:
+        path = self._checkpoint_path(name)
+        if not path.exists():
+            raise CommandError(f"no checkpoint named {name!r}", "BadInvalidArgument")
+        self.plant.restore(load_checkpoint(path))
+        self.clock.sim_s = self.plant.t_s
+        self.clock.pause()
+        self.refresh()
