@@ -6,33 +6,19 @@ under test a second time); tolerances are explicit and say why they are what the
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from functools import cache
 
 import numpy as np
 import pytest
+from _satellites import default_config, quiet_config
 
-from twin.config import SatelliteConfig, load_satellite
 from twin.model import compute, electrical, orbit, thermal
 from twin.model.params import C_TO_K, Params, build_params
 from twin.model.plant import Plant
 
 SIGMA = 5.670374419e-8  # W m⁻² K⁻⁴, CODATA 2018
 S_1AU = 1361.0  # W/m², total solar irradiance at 1 AU (Kopp & Lean 2011, GRL 38, L01706)
-
-
-@cache
-def default_config() -> SatelliteConfig:
-    return load_satellite().config
-
-
-@cache
-def quiet_config() -> SatelliteConfig:
-    """The default satellite with the per-GPU utilisation noise off: every GPU at exactly 85 %."""
-    cfg = default_config()
-    workload = dataclasses.replace(cfg.compute.workload, noise=0.0)
-    return dataclasses.replace(cfg, compute=dataclasses.replace(cfg.compute, workload=workload))
 
 
 @cache

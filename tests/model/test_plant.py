@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
+from _satellites import default_config, quiet_config
 
-from twin.config import SatelliteConfig, load_satellite
+from twin.config import SatelliteConfig
 from twin.errors import CheckpointError, CommandError
 from twin.model import faults, orbit
 from twin.model.params import C_TO_K
@@ -35,19 +36,6 @@ F_MIN = 600.0 / 1980.0
 FLOW_KG_S, INVENTORY_KG = 2.5, 150.0
 STRING_CAPACITY_AS = 6 * 50.0 * 3600.0
 V_CUTOFF_CELL = 4.10
-
-
-@cache
-def default_config() -> SatelliteConfig:
-    return load_satellite().config
-
-
-@cache
-def quiet_config() -> SatelliteConfig:
-    """The default satellite without per-GPU utilisation noise: every GPU at exactly 85 %."""
-    cfg = default_config()
-    workload = dataclasses.replace(cfg.compute.workload, noise=0.0)
-    return dataclasses.replace(cfg, compute=dataclasses.replace(cfg.compute, workload=workload))
 
 
 @cache
