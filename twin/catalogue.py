@@ -112,11 +112,14 @@ class Catalogue:
 
     def frame(self, values: dict[str, np.ndarray | float]) -> np.ndarray:
         """Every channel's value in catalogue order and display units."""
-        parts = [np.atleast_1d(np.asarray(values[g.key], dtype=float)) for g, _ in self.groups]
-        raw = np.concatenate(parts)
-        if raw.shape[0] != len(self.channels):
-            raise ValueError(f"frame has {raw.shape[0]} values for {len(self.channels)} channels")
-        return raw * self.scale + self.offset
+        raw = np.empty(len(self.channels))
+        start = 0
+        for g, count in self.groups:
+            raw[start:start + count] = values[g.key]  # a scalar or an array of ``count``
+            start += count
+        raw *= self.scale
+        raw += self.offset
+        return raw
 
     def sample(self, plant: Plant) -> np.ndarray:
         """A frame of the plant at its current tick."""
