@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES :=
+APT_PACKAGES := mbpoll socat
 
 .PHONY: run test lint bench sysdeps venv clean
 
 run: $(STAMP)
-	$(VENV)/bin/twin simulate --duration 6h
+	$(VENV)/bin/twin up --headless --allow-none
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -15,14 +15,9 @@ from pathlib import Path
 from twin.errors import TwinError
 
 PENDING = {
-    "up": "the embedded twin with OPC UA server and console (OPC UA and console issues)",
-    "serve": "the twin against real boards (hardware-in-loop and OPC UA issues)",
     "console": "the operator console (console issue)",
     "replay": "replay of a recording through the mirror (telemetry issue)",
     "review": "review of a recording (telemetry issue)",
-    "stub": "the firmware stub boards (hardware-in-loop issue)",
-    "boards": "board register maps (hardware-in-loop issue)",
-    "nodeset": "the NodeSet2 export (OPC UA issue)",
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
@@ -74,6 +69,34 @@ def build_parser() -> argparse.ArgumentParser:
                          "the design margins (eclipse, depth of discharge, array, radiators).")
     cfg.add_argument("file", nargs="?", default=None, help="satellite file")
 
+    from twin.opcua.nodeset import add_nodeset_arguments
+    from twin.opcua.server import add_serve_arguments
+
+    up = sub.add_parser("up", help="the embedded twin: plant, OPC UA server (console to come)",
+                        description="The embedded default: the plant and the twin with its OPC UA "
+                        "server on loopback. The console arrives with its issue; until then "
+                        "--headless is implied.")
+    up.add_argument("--headless", action="store_true", help="no console (print the endpoint)")
+    add_serve_arguments(up)
+    serve = sub.add_parser("serve", help="the twin and its OPC UA server",
+                           description="The twin and its OPC UA server until Ctrl-C. Real boards "
+                           "(--boards) arrive with the hardware-in-loop issue.")
+    add_serve_arguments(serve)
+    add_nodeset_arguments(sub.add_parser(
+        "nodeset", help="export the address space as NodeSet2 XML",
+        description="Export the OPC UA address space (types and instances) as NodeSet2 XML."))
+
+    from firmware_stubs.cli import add_stub_arguments
+    from hil.boardfile import add_boards_arguments
+
+    add_boards_arguments(sub.add_parser(
+        "boards", help="the sensor boards' register maps (twin boards doc)",
+        description="The sensor boards defined in configs/boards/*.toml."))
+    add_stub_arguments(sub.add_parser(
+        "stub", help="run one firmware stub board on a pty or TCP port",
+        description="Run one sensor board in software, speaking its wire protocol, sensing a "
+        "constant, a scripted profile or a recorded run."))
+
     for name, what in PENDING.items():
         p = sub.add_parser(name, help=f"{what.split(' (')[0]} [not yet available]",
                            description=f"{what[0].upper() + what[1:]}. Not yet available.")
@@ -93,6 +116,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             return channels_command(args)
         if args.command == "config":
             return config_command(args)
+        if args.command in ("up", "serve"):
+            from twin.opcua.server import serve_command
+
+            if args.command == "up" and not args.headless:
+                print("twin up: the console arrives with its issue; running headless",
+                      file=sys.stderr)
+            return serve_command(args)
+        if args.command == "boards":
+            from hil.boardfile import boards_command
+
+            return boards_command(args)
+        if args.command == "stub":
+            from firmware_stubs.cli import stub_command
+
+            return stub_command(args)
+        if args.command == "nodeset":
+            from twin.opcua.nodeset import nodeset_command
+
+            return nodeset_command(args)
         print(f"twin {args.command}: not yet available: {PENDING[args.command]}",
               file=sys.stderr)
         return 3

@@ -1,9 +1,8 @@
 """``twin simulate``: the plant as fast as possible, every channel recorded, a summary printed.
 
-A run directory holds ``frames.npy`` (one row per recorded instant, one column per channel, in
-catalogue order and display units), ``channels.json`` (the catalogue), ``meta.json`` (config,
-seed, step, duration) and ``summary.json``. The telemetry issue replaces the frame file with the
-embedded store; the summary stays.
+A run directory is an embedded store (:mod:`twin.store`: every channel at every recorded
+instant, lossless, with the config text, seed and step needed to re-simulate it), plus
+``summary.json`` and a copy of the satellite file.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from twin.catalogue import Catalogue, build_catalogue
 from twin.errors import TwinError
 from twin.model.outputs import books
 from twin.model.plant import Plant
+from twin.store import RunStore, run_meta
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,28 +48,35 @@ class Summary:
 
 
 def run(plant: Plant, catalogue: Catalogue, duration_s: float, step_s: float,
-        record_every_s: float, progress: bool = False) -> tuple[np.ndarray, float]:
-    """Step ``plant`` for ``duration_s``; returns (frames, wall seconds)."""
-    n_steps = int(round(duration_s / step_s))
-    every = max(1, int(round(record_every_s / step_s)))
-    n_rec = n_steps // every + 1
-    frames = np.empty((n_rec, len(catalogue)))
-    frames[0] = catalogue.sample(plant)
+        record_every_s: float, sink: Callable[[float, np.ndarray], object],
+        progress: bool = False) -> float:
+    """Step ``plant`` for ``duration_s``, handing ``sink(t_s, frame)`` the start frame and one
+    every ``record_every_s``; returns the wall seconds spent."""
+    n_steps = round(duration_s / step_s)
+    every = max(1, round(record_every_s / step_s))
+    sink(plant.t_s, catalogue.sample(plant))
     bar = ProgressBar(n_steps, enabled=progress)
     t0 = time.perf_counter()
     done = 0
-    row = 1
     while done < n_steps:
         chunk = min(every, n_steps - done)
         plant.run(chunk, step_s)
         done += chunk
-        if done % every == 0 and row < n_rec:
-            frames[row] = catalogue.sample(plant)
-            row += 1
+        if chunk == every:
+            sink(plant.t_s, catalogue.sample(plant))
         bar.update(done, plant.t_s)
     wall = time.perf_counter() - t0
     bar.close()
-    return frames[:row], wall
+    return wall
+
+
+def run_in_memory(plant: Plant, catalogue: Catalogue, duration_s: float, step_s: float,
+                  record_every_s: float) -> tuple[np.ndarray, float]:
+    """:func:`run` into an array of frames (tests and small runs)."""
+    rows: list[np.ndarray] = []
+    wall = run(plant, catalogue, duration_s, step_s, record_every_s,
+               lambda _t, frame: rows.append(frame))
+    return np.array(rows), wall
 
 
 def summarise(plant: Plant, catalogue: Catalogue, frames: np.ndarray, wall: float,
@@ -164,19 +172,13 @@ def simulate_command(args: argparse.Namespace) -> int:
     catalogue = build_catalogue(cfg)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-{cfg.satellite.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    frames, wall = run(plant, catalogue, args.duration, step, args.record_every,
-                       progress=not args.quiet)
-    summary = summarise(plant, catalogue, frames, wall, step)
-    np.save(out / "frames.npy", frames)
-    (out / "channels.json").write_text(json.dumps(
-        [{"path": c.path, "unit": c.unit, "type": c.dtype, "range": [c.lo, c.hi],
-          "yellow": c.yellow, "red": c.red, "writable": c.writable, "source": c.source}
-         for c in catalogue.channels], indent=1))
-    (out / "meta.json").write_text(json.dumps(
-        {"config": cfg.source, "satellite": cfg.satellite.name, "seed": plant.seed,
-         "step_s": step, "duration_s": args.duration, "record_every_s": args.record_every,
-         "epoch": cfg.orbit.epoch.isoformat(), "created": stamp}, indent=1))
+    meta = run_meta(cfg, plant.seed, step, args.record_every, duration_s=args.duration)
+    with RunStore.create(out, catalogue, meta) as store:
+        wall = run(plant, catalogue, args.duration, step, args.record_every, store.append,
+                   progress=not args.quiet)
+        _, frames = store.read_frames()
+        summary = summarise(plant, catalogue, frames, wall, step)
+        store.set_extra("summary", asdict(summary))
     (out / "summary.json").write_text(json.dumps(asdict(summary), indent=1))
     shutil.copyfile(cfg.source, out / "satellite.toml")
     print(format_summary(summary))
