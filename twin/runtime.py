@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from twin.catalogue import Catalogue, build_catalogue
+from twin.checkpoints import load_checkpoint, save_checkpoint
 from twin.clock import Clock
 from twin.commands import CommandPath, CommandRecord, Event
 from twin.errors import CommandError
-from twin.model.plant import Plant, load_checkpoint
+from twin.model.plant import Plant
 
 # OPC UA status codes (Part 4, 7.39; Part 8 for the data-access sub-codes).
 GOOD = 0x00000000
@@ -133,7 +134,7 @@ class Twin:
     def save_checkpoint(self, name: str) -> Path:
         path = self._checkpoint_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.plant.save(path)
+        save_checkpoint(self.plant, path)
         return path
 
     def restore_checkpoint(self, name: str) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from _satellites import default_config, quiet_config
 
+from twin.checkpoints import load_checkpoint, save_checkpoint
 from twin.config import SatelliteConfig
 from twin.errors import CheckpointError, CommandError
 from twin.model import faults, orbit
@@ -147,12 +148,12 @@ def test_checkpoint_restore_continue_equals_uninterrupted_run() -> None:
 def test_save_and_load_through_a_file_equals_uninterrupted_run(tmp_path: Path) -> None:
     plant = _checkpoint_scenario()
     path = tmp_path / "at-1000s.ckpt"
-    plant.save(path)
+    save_checkpoint(plant, path)
     plant.run(300, 1.0)
     reference = plant.state.copy()
 
     fresh = Plant(default_config(), seed=99)  # another seed: the file carries the generator
-    fresh.load(path)
+    fresh.restore(load_checkpoint(path))
     assert fresh.t_s == 1000.0
     fresh.run(300, 1.0)
     assert fresh.state.equals(reference)
@@ -180,7 +181,7 @@ def test_checkpoint_of_another_satellite_or_a_bad_file_is_refused(tmp_path: Path
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a pickle")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
-        Plant(default_config()).load(junk)
+        load_checkpoint(junk)
 
 
 # --- stability across step sizes --------------------------------------------------------------

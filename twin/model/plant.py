@@ -7,18 +7,16 @@ that the cached grid and the state's clock agree exactly, and every chunking of 
 same bits. For the pure contract, :func:`step` returns a new state and leaves its input alone.
 
 Checkpoints (:meth:`Plant.checkpoint`, :meth:`Plant.restore`) copy everything that decides the
-future: state, random generator, commands and faults. :meth:`save` and :func:`load_checkpoint`
-put one in a file.
+future: state, random generator, commands and faults; :mod:`twin.checkpoints` puts them in files
+(the model does no I/O).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -288,28 +286,6 @@ class Plant:
         other._next_event_us = None
         other.restore(self.checkpoint())
         return other
-
-    def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(self.checkpoint(), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
-
-    def load(self, path: str | Path) -> None:
-        self.restore(load_checkpoint(path))
-
-
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint file written by :meth:`Plant.save` (trusted files only: pickle)."""
-    try:
-        with open(path, "rb") as fh:
-            cp = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
-    if not isinstance(cp, Checkpoint):
-        raise CheckpointError(f"{path}: not an orbital-twin checkpoint")
-    return cp
 
 
 def step(plant_params: Params, state: PlantState, inputs: Inputs, dt_s: float) -> PlantState:
