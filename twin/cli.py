@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one sensor board in software, speaking its wire protocol, sensing a "
         "constant, a scripted profile or a recorded run."))
 
+    from twin.opcua.users_cli import add_users_arguments
+
+    add_users_arguments(sub.add_parser(
+        "users", help="manage OPC UA users and roles (add, remove, list)",
+        description="Manage the OPC UA users file: salted scrypt hashes and a role each "
+        "(viewer, operator, engineer)."))
+
     for name, what in PENDING.items():
         p = sub.add_parser(name, help=f"{what.split(' (')[0]} [not yet available]",
                            description=f"{what[0].upper() + what[1:]}. Not yet available.")
@@ -131,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from firmware_stubs.cli import stub_command
 
             return stub_command(args)
+        if args.command == "users":
+            from twin.opcua.users_cli import users_command
+
+            return users_command(args)
         if args.command == "nodeset":
             from twin.opcua.nodeset import nodeset_command
 

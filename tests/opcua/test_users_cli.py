@@ -1,0 +1,53 @@
+"""`twin users`: add, change, remove and list users; passwords never on the command line."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from twin.opcua.users import UserStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def twin(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "twin.cli", *args], input=stdin, text=True,
+                          capture_output=True, cwd=ROOT, timeout=60)
+
+
+def test_add_list_change_and_remove(tmp_path):
+    state = str(tmp_path)
+    out = twin("users", "--state-dir", state, "add", "ana", "--role", "operator",
+               "--password-stdin", stdin="correct horse battery\n")
+    assert out.returncode == 0, out.stderr
+    path = tmp_path / "users.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    store = UserStore.load(path)
+    assert store.authenticate("ana", "correct horse battery").twin_role == "operator"
+    assert store.authenticate("ana", "wrong password!") is None
+    assert "correct horse" not in path.read_text()
+
+    twin("users", "--state-dir", state, "add", "ana", "--role", "engineer", "--password-stdin",
+         stdin="another long secret\n")
+    assert UserStore.load(path).authenticate("ana", "another long secret").twin_role == \
+        "engineer"
+    listed = twin("users", "--state-dir", state, "list").stdout
+    assert "ana\tengineer" in listed and "anonymous\trefused" in listed
+
+    assert twin("users", "--state-dir", state, "remove", "ana").returncode == 0
+    assert UserStore.load(path).users == {}
+
+
+def test_short_passwords_unknown_roles_and_users_are_refused(tmp_path):
+    state = str(tmp_path)
+    short = twin("users", "--state-dir", state, "add", "bo", "--role", "viewer",
+                 "--password-stdin", stdin="short\n")
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+    role = twin("users", "--state-dir", state, "add", "bo", "--role", "admin",
+                "--password-stdin", stdin="long enough pass\n")
+    assert role.returncode == 2 and "invalid choice: 'admin'" in role.stderr
+    gone = twin("users", "--state-dir", state, "remove", "nobody")
+    assert gone.returncode == 2 and "no user 'nobody'" in gone.stderr
