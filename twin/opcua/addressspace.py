@@ -196,13 +196,16 @@ class _Batch:
     def variable(self, parent: ua.NodeId, nid: ua.NodeId, name: str, value: ua.Variant,
                  datatype: int, typedef: int, description: str = "", ref: int = _I.HasComponent,
                  rank: int = ua.ValueRank.Scalar, sampling_ms: float = 0.0,
-                 status: int = 0) -> ua.NodeId:
+                 status: int = 0, history: bool = False) -> ua.NodeId:
+        access = ua.AccessLevel.CurrentRead.mask
+        if history:  # channels: HistoryRead served by twin.opcua.history
+            access |= ua.AccessLevel.HistoryRead.mask
         a = ua.VariableAttributes(
             DisplayName=ua.LocalizedText(name), Description=ua.LocalizedText(description or name),
             Value=value, DataType=ua.NodeId(datatype), ValueRank=rank,
-            AccessLevel=ua.AccessLevel.CurrentRead.mask,
-            UserAccessLevel=ua.AccessLevel.CurrentRead.mask,
-            MinimumSamplingInterval=sampling_ms, Historizing=False, WriteMask=0, UserWriteMask=0)
+            AccessLevel=access, UserAccessLevel=access,
+            MinimumSamplingInterval=sampling_ms, Historizing=history, WriteMask=0,
+            UserWriteMask=0)
         if rank == ua.ValueRank.OneDimension:
             a.ArrayDimensions = [0]
         return self._add(parent, nid, name, ua.NodeClass.Variable, ref, typedef, a)
@@ -257,20 +260,20 @@ def _add_channel_variable(b: _Batch, parent: ua.NodeId, nid: ua.NodeId, ch: Chan
     name = ch.path.rsplit(".", 1)[1]
     if ch.dtype in ("float", "int"):
         b.variable(parent, nid, name, value, DATATYPE[ch.dtype], _I.AnalogItemType, desc,
-                   sampling_ms=sampling_ms)
+                   sampling_ms=sampling_ms, history=True)
         b.prop(nid, "EURange", ua.Variant(ua.Range(float(ch.lo), float(ch.hi))), _I.Range)
         eu = eu_information(ch.unit)
         if eu is not None:
             b.prop(nid, "EngineeringUnits", ua.Variant(eu), _I.EUInformation)
     elif ch.dtype == "enum":
         b.variable(parent, nid, name, value, _I.Int32, _I.MultiStateDiscreteType, desc,
-                   sampling_ms=sampling_ms)
+                   sampling_ms=sampling_ms, history=True)
         labels = [ua.LocalizedText(s) for s in ch.enum]
         b.prop(nid, "EnumStrings", ua.Variant(labels, ua.VariantType.LocalizedText),
                _I.LocalizedText, rank=ua.ValueRank.OneDimension)
     else:
         b.variable(parent, nid, name, value, _I.Boolean, _I.BaseDataVariableType, desc,
-                   sampling_ms=sampling_ms)
+                   sampling_ms=sampling_ms, history=True)
 
 
 def _limited(ch: Channel) -> bool:

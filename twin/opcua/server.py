@@ -34,6 +34,7 @@ from twin.errors import TwinError
 from twin.opcua import asyncua_patches
 from twin.opcua.addressspace import NAMESPACE_URI, TwinNodes, build_address_space
 from twin.opcua.alarms import LimitAlarms
+from twin.opcua.history import MirrorHistory
 from twin.opcua.methods import add_methods
 from twin.opcua.publisher import Publisher
 from twin.opcua.users import RolePermissions, TwinUserManager, UserStore, first_start_users
@@ -149,6 +150,8 @@ class TwinServer:
         await add_methods(server, self.twin, self.nodes)
         self._event_gen = await server.get_event_generator(ua.ObjectIds.BaseEventType,
                                                            self.nodes.satellite)
+        self.history = MirrorHistory(self.twin)
+        server.iserver.history_manager.set_storage(self.history)
         self.publisher = Publisher(server, self.twin, self.nodes, fast=opt.fast_path)
         self.alarms = LimitAlarms(server, self.twin, self.nodes, self._events.put_nowait)
         self.publisher.on_change(self.alarms.update)
