@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
 
@@ -39,6 +40,8 @@ async def test_only_sign_and_encrypt_refuses_sessions_on_the_unsecured_channel(t
             async with connect(srv.url, "engineer", engineer):
                 pass
         certs = await client_certificate(tmp_path)
+        trusted = tmp_path / "pki" / "trusted"
+        shutil.copy(tmp_path / "client_cert.der", trusted / "test-client.der")
         async with connect(srv.url, "engineer", engineer,
                            f"Basic256Sha256,SignAndEncrypt,{certs}") as c:
             assert await c.get_node("ns=2;s=sim").call_method("2:Pause") == "Pause done"
@@ -101,3 +104,35 @@ def test_patched_monitored_items_share_immutable_values_and_copy_mutable_ones():
     mv.set_current_datavalue(array)
     assert mv.get_current_datavalue() == array and mv.get_current_datavalue() is not array
     assert mv.get_old_datavalue() is scalar
+
+
+async def test_untrusted_client_certificates_are_refused_and_kept_for_review(tmp_path):
+    """Trust list: an unknown client certificate is refused (BadCertificateUntrusted) and saved
+    under pki/rejected/; moved to pki/trusted/ it is accepted without a restart; with
+    trust_new (first use) it is accepted and remembered."""
+    twin = Twin(load_satellite().config, state_dir=tmp_path)
+    opts = ServerOptions(endpoint=f"opc.tcp://127.0.0.1:{free_port()}/twin/", state_dir=tmp_path,
+                         policies=SIGN_AND_ENCRYPT)
+    certs = await client_certificate(tmp_path)
+    security = f"Basic256Sha256,SignAndEncrypt,{certs}"
+    async with TwinServer(twin, opts) as srv:
+        engineer = srv.created_users["engineer"]
+        with pytest.raises(ua.UaStatusCodeError) as refused:
+            async with connect(srv.url, "engineer", engineer, security):
+                pass
+        assert refused.value.code == ua.StatusCodes.BadCertificateUntrusted
+        rejected = list((tmp_path / "pki" / "rejected").iterdir())
+        assert len(rejected) == 1 and rejected[0].suffix == ".der"
+        rejected[0].rename(tmp_path / "pki" / "trusted" / rejected[0].name)
+        async with connect(srv.url, "engineer", engineer, security) as c:
+            assert await c.get_node("ns=2;s=sim.time_s").read_value() == 0.0
+
+    other = tmp_path / "first-use"
+    other.mkdir()
+    opts = ServerOptions(endpoint=f"opc.tcp://127.0.0.1:{free_port()}/twin/", state_dir=other,
+                         policies=SIGN_AND_ENCRYPT, trust_new=True)
+    async with TwinServer(Twin(load_satellite().config, state_dir=other), opts) as srv:
+        engineer = srv.created_users["engineer"]
+        async with connect(srv.url, "engineer", engineer, security) as c:
+            assert await c.get_node("ns=2;s=sim.time_s").read_value() == 0.0
+    assert len(list((other / "pki" / "trusted").iterdir())) == 1

@@ -37,6 +37,7 @@ from twin.opcua.alarms import LimitAlarms
 from twin.opcua.history import MirrorHistory
 from twin.opcua.methods import add_methods
 from twin.opcua.publisher import Publisher
+from twin.opcua.trust import TrustList
 from twin.opcua.users import RolePermissions, TwinUserManager, UserStore, first_start_users
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class ServerOptions:
     allow_none: bool = False  # the None security policy (loopback endpoints only)
     anonymous: bool | None = None  # None: as the users file says
     policies: tuple[ua.SecurityPolicyType, ...] = tuple(SECURE)
+    trust_new: bool = False  # trust (and save) unknown client certificates: first use only
     fast_path: bool = True  # our publisher path and the asyncua patches
     freeze_gc: bool = True
 
@@ -140,6 +142,8 @@ class TwinServer:
         await server.load_certificate(cert)
         await server.load_private_key(key)
         server.set_security_policy(list(opt.policies), permission_ruleset=RolePermissions())
+        self.trust = TrustList(opt.state_dir, trust_new=opt.trust_new)
+        server.set_certificate_validator(self.trust.validate)
         tokens: list[type] = [ua.UserNameIdentityToken]
         if store.anonymous:
             tokens.append(ua.AnonymousIdentityToken)
@@ -205,10 +209,10 @@ class TwinServer:
 async def serve(twin: Twin, endpoint: str = DEFAULT_ENDPOINT, state_dir: Path | str = "state",
                 stop: asyncio.Event | None = None, allow_none: bool = False,
                 anonymous: bool | None = None, users_file: Path | None = None,
-                out: object = sys.stdout) -> None:
+                out: object = sys.stdout, trust_new: bool = False) -> None:
     """Serve ``twin`` until ``stop`` is set: print the endpoint (and new passwords once)."""
     options = ServerOptions(endpoint=endpoint, state_dir=Path(state_dir), allow_none=allow_none,
-                            anonymous=anonymous, users_file=users_file)
+                            anonymous=anonymous, users_file=users_file, trust_new=trust_new)
     stop = stop or asyncio.Event()
     async with TwinServer(twin, options) as srv:
         for name, password in srv.created_users.items():
@@ -228,6 +232,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    "created with an operator and an engineer on first start)")
     p.add_argument("--allow-none", action="store_true", help="also offer the unencrypted None "
                    "security policy (loopback endpoints only)")
+    p.add_argument("--trust-new", action="store_true", help="trust and remember unknown client "
+                   "certificates (first use); otherwise they land in STATE_DIR/pki/rejected/")
     p.add_argument("--anonymous", action="store_true", help="accept anonymous sessions as "
                    "viewers")
     p.add_argument("--speed", type=float, default=1.0, help="real-time factor (default 1)")
@@ -247,5 +253,6 @@ def serve_command(args: argparse.Namespace) -> int:
                 publish_hz=args.publish_hz)
     asyncio.run(serve(twin, args.endpoint, args.state_dir, allow_none=args.allow_none,
                       anonymous=True if args.anonymous else None,
-                      users_file=Path(args.users) if args.users else None))
+                      users_file=Path(args.users) if args.users else None,
+                      trust_new=args.trust_new))
     return 0
