@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run the plant as fast as possible and record it",
                          description="Run the plant as fast as possible, record every channel "
                          "and print a summary.")
-    sim.add_argument("scenario", nargs="?", help="scenario file (arrives with the telemetry "
-                     "issue); without one, a nominal run of the config")
+    sim.add_argument("scenario", nargs="?", help="scenario file (configs/scenarios/*.toml); "
+                     "without one, a nominal run of the config")
     sim.add_argument("--config", default=None, help="satellite file (default: "
                      "configs/satellite.toml)")
     sim.add_argument("--duration", type=parse_duration, default=parse_duration("24h"),
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record every channel at this interval (default 10 s)")
     sim.add_argument("--out", default=None, help="run directory (default runs/<time>-<name>)")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.add_argument("--junit", default=None, help="with a scenario: write JUnit XML results")
 
     ch = sub.add_parser("channels", help="list the channel catalogue",
                         description="List the channel catalogue generated from the config.")

@@ -160,8 +160,9 @@ def simulate_command(args: argparse.Namespace) -> int:
     from twin.cli import load_config
 
     if args.scenario:
-        raise TwinError(f"{args.scenario}: scenario files arrive with the telemetry issue; "
-                        "run without a scenario for a nominal run")
+        from twin.scenario import simulate_scenario_command
+
+        return simulate_scenario_command(args)
     cfg = load_config(args.config)
     step = args.step if args.step is not None else cfg.simulation.step_s
     if not 0.01 <= step <= 60.0:
