@@ -12,7 +12,7 @@ APT_PACKAGES := mbpoll socat
 run: $(STAMP)
 	$(VENV)/bin/twin up --headless --allow-none
 
-test: $(STAMP)
+test: $(STAMP) interop/node_modules/.installed
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -37,7 +37,13 @@ $(STAMP): pyproject.toml $(VENV)/bin/python | sysdeps
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# node-opcua, the independent OPC UA client the interop tests run (versions in the lock file).
+interop/node_modules/.installed: interop/package.json interop/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix interop --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the node-opcua interop tests will be skipped"; fi
+
 venv: $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info runs .pytest_cache
+	rm -rf $(VENV) build *.egg-info runs .pytest_cache interop/node_modules
