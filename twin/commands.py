@@ -109,6 +109,13 @@ def command_catalogue(twin: Twin) -> tuple[Command, ...]:
         Command("ClearFault", "engineer", "Clear an injected fault.",
                 (Arg("fault_id", "int", "fault id", "", 1, 1e9),)),
         Command("ListFaults", "viewer", "List injected faults (JSON)."),
+        Command("AcknowledgeAlarm", "operator", "Acknowledge a limit alarm.",
+                (Arg("path", "str", "channel path of the alarm"),
+                 Arg("comment", "str", "operator's comment", optional=True))),
+        Command("ShelveAlarm", "operator", "Silence an alarm's events for a while (0: unshelve).",
+                (Arg("path", "str", "channel path of the alarm"),
+                 Arg("duration_s", "float", "shelf time", "s", 0.0, 7 * 86400.0))),
+        Command("ListAlarms", "viewer", "Active and unacknowledged alarms (JSON)."),
         Command("SaveCheckpoint", "engineer", "Save the plant's state under a name.",
                 (Arg("name", "str", "checkpoint name"),)),
         Command("RestoreCheckpoint", "engineer", "Restore a saved state (commands and faults too).",
@@ -124,6 +131,7 @@ class CommandPath:
         self.commands = {c.name: c for c in command_catalogue(twin)}
         self.log: list[CommandRecord] = []
         self._record = record
+        self._user = ""
 
     def call(self, name: str, args: dict[str, Any] | None = None, user: str = "local",
              role: str = "engineer") -> Result:
@@ -138,6 +146,7 @@ class CommandPath:
         else:
             try:
                 values = convert_args(cmd, args)
+                self._user = user
                 data = getattr(self, "_" + name)(**values)
                 res = Result(True, "Good", f"{name} done", data)
             except CommandError as exc:
@@ -203,6 +212,15 @@ class CommandPath:
 
     def _ListFaults(self) -> str:
         return json.dumps(self.twin.plant.list_faults())
+
+    def _AcknowledgeAlarm(self, path: str, comment: str = "") -> None:
+        self.twin.alarms.acknowledge(path, self._user, comment)
+
+    def _ShelveAlarm(self, path: str, duration_s: float) -> None:
+        self.twin.alarms.shelve(path, duration_s, self._user)
+
+    def _ListAlarms(self) -> str:
+        return self.twin.alarms.to_json()
 
     def _SaveCheckpoint(self, name: str) -> str:
         return str(self.twin.save_checkpoint(name))

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from twin.alarms import AlarmBook
 from twin.catalogue import Catalogue, build_catalogue
 from twin.checkpoints import load_checkpoint, save_checkpoint
 from twin.clock import Clock
@@ -77,6 +78,7 @@ class Twin:
         self._frame_listeners: list[Callable[[Twin], None]] = []
         self._event_listeners: list[Callable[[Event], None]] = []
         self.commands = CommandPath(self, record=self._command_recorded)
+        self.alarms = AlarmBook(self)
         self.refresh()
 
     # --- listeners -------------------------------------------------------------------------
@@ -100,10 +102,13 @@ class Twin:
 
     # --- time ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Sample the plant into the mirror and tell the listeners."""
+        """Sample the plant into the mirror, tell the listeners (boards may overwrite measured
+        channels), then judge the alarms on what the mirror finally shows."""
         self.mirror.update_all(self.catalogue.sample(self.plant), self.plant.t_s)
         for fn in self._frame_listeners:
             fn(self)
+        if hasattr(self, "alarms"):
+            self.alarms.evaluate()
 
     def tick(self, wall_s: float) -> int:
         """Run the steps due at ``wall_s``; refresh the mirror if any ran."""

@@ -33,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from twin.errors import TwinError
 from twin.opcua import asyncua_patches
 from twin.opcua.addressspace import NAMESPACE_URI, TwinNodes, build_address_space
-from twin.opcua.alarms import LimitAlarms
+from twin.opcua.alarms import AlarmProjection
 from twin.opcua.history import MirrorHistory
 from twin.opcua.methods import add_methods
 from twin.opcua.publisher import Publisher
@@ -107,7 +107,7 @@ class TwinServer:
         self.server: Server | None = None
         self.nodes: TwinNodes | None = None
         self.publisher: Publisher | None = None
-        self.alarms: LimitAlarms | None = None
+        self.alarms: AlarmProjection | None = None
         self.created_users: dict[str, str] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -157,8 +157,9 @@ class TwinServer:
         self.history = MirrorHistory(self.twin)
         server.iserver.history_manager.set_storage(self.history)
         self.publisher = Publisher(server, self.twin, self.nodes, fast=opt.fast_path)
-        self.alarms = LimitAlarms(server, self.twin, self.nodes, self._events.put_nowait)
-        self.publisher.on_change(self.alarms.update)
+        self.alarms = AlarmProjection(server, self.twin, self.nodes)
+        self._alarm_gen = await server.get_event_generator(ua.ObjectIds.AlarmConditionType,
+                                                           self.nodes.satellite)
         self.twin.on_frame(self.publisher.frame_ready)
         self.twin.on_event(self._queue_event)
         self.server = server
@@ -167,7 +168,7 @@ class TwinServer:
             gc.collect()
             gc.freeze()  # the address space is long-lived: keep it out of full collections
         await self.publisher.publish()
-        self.alarms.update(None)
+        self.alarms.changed(list(self.twin.alarms.alarms.values()))
         self._tasks = [asyncio.create_task(self.publisher.run(self._stop)),
                        asyncio.create_task(self._emit_events())]
 
@@ -180,9 +181,13 @@ class TwinServer:
     async def _emit_events(self) -> None:
         while True:
             ev = await self._events.get()
-            gen = self._event_gen
+            if ev.kind == "alarm" and "path" in ev.data and self.alarms is not None:
+                gen = self._alarm_gen
+                self.alarms.fill_event(gen.event, ev.data)
+            else:
+                gen = self._event_gen
+                gen.event.SourceName = f"twin.{ev.kind}"
             gen.event.Severity = int(ev.severity)
-            gen.event.SourceName = f"twin.{ev.kind}"
             assert self.publisher is not None
             await gen.trigger(time_attr=self.publisher.source_time(ev.sim_s), message=ev.message)
 

@@ -1,0 +1,156 @@
+"""Alarms: limit alarms from the catalogue's yellow and red limits, with acknowledge and shelve.
+
+The twin decides alarm states here, in the core; the OPC UA server and the console only show
+them and pass operators' acknowledgements and shelving through the command path. After each
+mirror refresh :meth:`AlarmBook.evaluate` judges every limited channel at once (numpy): a value
+beyond a red limit is ``red-low``/``red-high`` (severity 800), beyond a yellow one
+``yellow-low``/``yellow-high`` (500), else ``ok``. Values whose quality is Bad are not judged
+(their alarm holds its state; link alarms come with the board pollers). Each transition becomes
+an ``alarm`` event. An alarm that becomes active, or worse, needs acknowledging again; a shelved
+alarm keeps being evaluated but raises no events until its shelf time runs out (simulated time).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from twin.errors import CommandError
+
+if TYPE_CHECKING:
+    from twin.runtime import Twin
+
+STATES = ("ok", "yellow-low", "yellow-high", "red-low", "red-high")
+SEVERITY = (200, 500, 500, 800, 800)
+MAX_SHELVE_S = 7 * 86400.0
+
+
+@dataclass(slots=True)
+class Alarm:
+    path: str
+    state: str
+    severity: int
+    active: bool
+    acked: bool
+    since_s: float  # simulated time of the last transition
+    value: float
+    shelved_until_s: float | None = None
+    acked_by: str = ""
+    comment: str = ""
+
+
+def _data(alarm: Alarm) -> dict[str, object]:
+    """An alarm as event data (the event carries its own severity)."""
+    d = asdict(alarm)
+    d["alarm_severity"] = d.pop("severity")
+    return d
+
+
+class AlarmBook:
+    def __init__(self, twin: Twin) -> None:
+        self.twin = twin
+        chans = [c for c in twin.catalogue.channels if c.yellow != (None, None)
+                 or c.red != (None, None)]
+        self.index = np.array([c.index for c in chans], dtype=np.int64)
+        self.paths = [c.path for c in chans]
+        self.position = {p: k for k, p in enumerate(self.paths)}
+
+        def col(values: list[float | None], fill: float) -> np.ndarray:
+            return np.array([fill if v is None else v for v in values], dtype=float)
+
+        self.y_lo = col([c.yellow[0] for c in chans], -np.inf)
+        self.y_hi = col([c.yellow[1] for c in chans], np.inf)
+        self.r_lo = col([c.red[0] for c in chans], -np.inf)
+        self.r_hi = col([c.red[1] for c in chans], np.inf)
+        self.state = np.zeros(len(chans), dtype=np.int8)
+        self.alarms: dict[str, Alarm] = {}  # every alarm that has ever left "ok"
+        self.listeners: list = []
+
+    def evaluate(self) -> list[Alarm]:
+        """Judge every limited channel; returns the alarms that changed state."""
+        m = self.twin.mirror
+        v = m.values[self.index]
+        new = np.zeros(len(v), dtype=np.int8)
+        new[v < self.y_lo] = 1
+        new[v > self.y_hi] = 2
+        new[v < self.r_lo] = 3
+        new[v > self.r_hi] = 4
+        unjudged = ((m.status[self.index] & 0x80000000) != 0) | np.isnan(v)
+        new[unjudged] = self.state[unjudged]
+        changed = []
+        now = self.twin.plant.t_s
+        for k in np.flatnonzero(new != self.state).tolist():
+            s = int(new[k])
+            path = self.paths[k]
+            old = self.alarms.get(path)
+            worse = SEVERITY[s] > (old.severity if old and old.active else 0)
+            alarm = Alarm(path, STATES[s], SEVERITY[s], s != 0,
+                          acked=(old.acked if old and not worse else s == 0),
+                          since_s=now, value=float(v[k]),
+                          shelved_until_s=old.shelved_until_s if old else None,
+                          acked_by=old.acked_by if old and not worse else "",
+                          comment=old.comment if old and not worse else "")
+            self.alarms[path] = alarm
+            changed.append(alarm)
+            if not self.shelved(alarm):
+                self.twin.event("alarm", alarm.severity if s else 200,
+                                f"{path} = {alarm.value:g}: {alarm.state} (was "
+                                f"{old.state if old else 'ok'})", **_data(alarm))
+        self.state = new
+        for fn in self.listeners:
+            fn(changed)
+        return changed
+
+    def shelved(self, alarm: Alarm) -> bool:
+        if alarm.shelved_until_s is None:
+            return False
+        if self.twin.plant.t_s >= alarm.shelved_until_s:
+            alarm.shelved_until_s = None
+            return False
+        return True
+
+    def _get(self, path: str) -> Alarm:
+        if path not in self.position:
+            raise CommandError(f"{path!r} has no limits, so no alarm; see `twin channels`")
+        alarm = self.alarms.get(path)
+        if alarm is None:
+            raise CommandError(f"alarm {path!r} has never been raised", "BadInvalidState")
+        return alarm
+
+    def acknowledge(self, path: str, user: str, comment: str = "") -> None:
+        alarm = self._get(path)
+        if alarm.acked:
+            raise CommandError(f"alarm {path!r} is already acknowledged", "BadInvalidState")
+        alarm.acked, alarm.acked_by, alarm.comment = True, user, comment
+        self.twin.event("alarm", 200, f"{path}: acknowledged by {user}"
+                        + (f" ({comment})" if comment else ""), **_data(alarm))
+
+    def shelve(self, path: str, duration_s: float, user: str) -> None:
+        if not (0.0 <= duration_s <= MAX_SHELVE_S and math.isfinite(duration_s)):
+            raise CommandError(f"duration_s = {duration_s:g}: expected 0 to {MAX_SHELVE_S:g} s "
+                               "(0 unshelves)", "BadOutOfRange")
+        if path not in self.position:
+            raise CommandError(f"{path!r} has no limits, so no alarm; see `twin channels`")
+        alarm = self.alarms.setdefault(path, Alarm(path, "ok", 200, False, True,
+                                                   self.twin.plant.t_s, math.nan))
+        alarm.shelved_until_s = self.twin.plant.t_s + duration_s if duration_s > 0 else None
+        what = f"shelved for {duration_s:g} s" if duration_s > 0 else "unshelved"
+        self.twin.event("alarm", 200, f"{path}: {what} by {user}", **_data(alarm))
+
+    def active(self) -> list[Alarm]:
+        """Active or unacknowledged alarms, worst first, then oldest first."""
+        out = [a for a in self.alarms.values() if a.active or not a.acked]
+        return sorted(out, key=lambda a: (-a.severity, a.since_s, a.path))
+
+    def counts(self) -> dict[str, int]:
+        act = [a for a in self.alarms.values() if a.active and not self.shelved(a)]
+        return {"red": sum(a.severity >= 800 for a in act),
+                "yellow": sum(500 <= a.severity < 800 for a in act),
+                "unacknowledged": sum(not a.acked for a in self.alarms.values())}
+
+    def to_json(self) -> str:
+        return json.dumps([asdict(a) for a in self.active()])
