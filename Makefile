@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := mbpoll socat
+APT_PACKAGES := mbpoll socat victoria-metrics
 
 .PHONY: run test lint bench sysdeps venv clean
 
@@ -20,6 +20,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/plant_speed.py
+	$(PY) bench/store_bench.py
+	$(PY) bench/influx_bench.py
 
 sysdeps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

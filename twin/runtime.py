@@ -77,6 +77,7 @@ class Twin:
         self.events: deque[Event] = deque(maxlen=10_000)
         self._frame_listeners: list[Callable[[Twin], None]] = []
         self._event_listeners: list[Callable[[Event], None]] = []
+        self._command_listeners: list[Callable[[CommandRecord], None]] = []
         self.commands = CommandPath(self, record=self._command_recorded)
         self.alarms = AlarmBook(self)
         self.refresh()
@@ -88,6 +89,10 @@ class Twin:
     def on_event(self, fn: Callable[[Event], None]) -> None:
         self._event_listeners.append(fn)
 
+    def on_command(self, fn: Callable[[CommandRecord], None]) -> None:
+        """``fn(record)`` after every command call, refused ones included."""
+        self._command_listeners.append(fn)
+
     def event(self, kind: str, severity: int, message: str, **data: Any) -> Event:
         ev = Event(self.plant.t_s, time.time(), kind, severity, message, data)
         self.events.append(ev)
@@ -96,6 +101,8 @@ class Twin:
         return ev
 
     def _command_recorded(self, rec: CommandRecord) -> None:
+        for fn in self._command_listeners:
+            fn(rec)
         sev = 200 if rec.status == "Good" else 500
         self.event("command", sev, f"{rec.user} ({rec.role}): {rec.command} {rec.args} → "
                    f"{rec.status}", command=rec.command, user=rec.user, status=rec.status)

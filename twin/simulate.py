@@ -174,9 +174,22 @@ def simulate_command(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-{cfg.satellite.name}"
     meta = run_meta(cfg, plant.seed, step, args.record_every, duration_s=args.duration)
+    from twin.influx import sink_for
+
+    influx = sink_for(cfg, catalogue, args.influx)
+
+    def record(t_s: float, frame: np.ndarray) -> None:
+        store.append(t_s, frame)
+        if influx is not None:
+            influx.write_frame(t_s, frame)
+
     with RunStore.create(out, catalogue, meta) as store:
-        wall = run(plant, catalogue, args.duration, step, args.record_every, store.append,
-                   progress=not args.quiet)
+        try:
+            wall = run(plant, catalogue, args.duration, step, args.record_every, record,
+                       progress=not args.quiet)
+        finally:
+            if influx is not None:
+                influx.close()
         _, frames = store.read_frames()
         summary = summarise(plant, catalogue, frames, wall, step)
         store.set_extra("summary", asdict(summary))

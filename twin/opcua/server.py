@@ -246,18 +246,28 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--publish-hz", type=float, default=10.0, help="publish rate (default 10)")
     p.add_argument("--config", default=None, help="satellite file")
     p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--influx", default=None, metavar="FILE", help="also send telemetry to "
+                   "InfluxDB: [influx] table of FILE, or the TWIN_INFLUX_* environment")
 
 
 def serve_command(args: argparse.Namespace) -> int:
     """``twin serve`` / ``twin up --headless``: the twin and its OPC UA server until Ctrl-C."""
     from twin.cli import load_config
+    from twin.influx import sink_for
     from twin.runtime import Twin
 
     twin = Twin(load_config(args.config), seed=args.seed, state_dir=args.state_dir,
                 mode="paused" if args.paused else "realtime", speed=args.speed,
                 publish_hz=args.publish_hz)
-    asyncio.run(serve(twin, args.endpoint, args.state_dir, allow_none=args.allow_none,
-                      anonymous=True if args.anonymous else None,
-                      users_file=Path(args.users) if args.users else None,
-                      trust_new=args.trust_new))
+    sink = sink_for(twin.config, twin.catalogue, args.influx)
+    if sink is not None:
+        sink.attach(twin)
+    try:
+        asyncio.run(serve(twin, args.endpoint, args.state_dir, allow_none=args.allow_none,
+                          anonymous=True if args.anonymous else None,
+                          users_file=Path(args.users) if args.users else None,
+                          trust_new=args.trust_new))
+    finally:
+        if sink is not None:
+            sink.close()
     return 0
