@@ -24,12 +24,14 @@ import numpy as np
 from twin.errors import CheckpointError, CommandError
 from twin.model import faults as flt
 from twin.model import orbit as orb
+from twin.model.loads import compute_loads
 from twin.model.params import Params, build_params
-from twin.model.slow import reset_accumulators
+from twin.model.slow import reset_accumulators, slow_update
 from twin.model.state import Inputs, PlantState
 from twin.model.step import (
     EnvRow,
     advance,
+    cell_ocv_v,
     internal_energy_j,
     refresh_derived,
     stored_energy_j,
@@ -78,6 +80,15 @@ def initial_state(p: Params, seed: int) -> PlantState:
     s.e_stored0_j = stored_energy_j(p, s)
     s.u0_j = internal_energy_j(p, s)
     return s
+
+
+def prime_outputs(p: Params, s: PlantState, u: Inputs) -> None:
+    """Fill the outputs a frame shows before the first step: flows, loads, open-circuit volts."""
+    slow_update(p, s, u)
+    compute_loads(p, s, u)
+    s.batt_voltage_v = np.array([cell_ocv_v(p, x) * n for x, n in
+                                 zip(s.soc.tolist(), s.n_series.tolist(), strict=True)])
+    s.bus_voltage_v = p.bus_v
 
 
 class EnvTable:
@@ -140,6 +151,7 @@ class Plant:
         self.seed = cfg.simulation.seed if seed is None else seed
         self.state = initial_state(self.params, self.seed)
         self.inputs = Inputs.nominal(self.params)
+        prime_outputs(self.params, self.state, self.inputs)
         self.faults: list[flt.Fault] = []
         self.next_fault_id = 1
         self._next_event_us: int | None = None

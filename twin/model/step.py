@@ -79,7 +79,7 @@ def refresh_derived(p: Params, s: PlantState) -> None:
     s.slow_dirty = True
 
 
-def _ocv(p: Params, soc: float) -> float:
+def cell_ocv_v(p: Params, soc: float) -> float:
     """Cell OCV from the table, linear between points, clamped at the ends."""
     xs = p.ocv_soc_list
     k = min(max(bisect_right(xs, soc) - 1, 0), len(xs) - 2)
@@ -130,7 +130,7 @@ def advance(p: Params, s: PlantState, u: Inputs, dt_s: float, env: EnvRow) -> No
     ns = s.n_series_list
     online = s.online_list
     nb = p.n_strings
-    ocv = [_ocv(p, soc[i]) * ns[i] for i in range(nb)]
+    ocv = [cell_ocv_v(p, soc[i]) * ns[i] for i in range(nb)]
     e = [ocv[i] - v1[i] for i in range(nb)]
     r0 = [p.cell_r0 * ns[i] for i in range(nb)]
     max_dis: list[float] | None = None
