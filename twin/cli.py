@@ -16,8 +16,6 @@ from twin.errors import TwinError
 
 PENDING = {
     "console": "the operator console (console issue)",
-    "replay": "replay of a recording through the mirror (telemetry issue)",
-    "review": "review of a recording (telemetry issue)",
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
@@ -101,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
         "constant, a scripted profile or a recorded run."))
 
     from twin.opcua.users_cli import add_users_arguments
+    from twin.replay.cli import add_replay_arguments
+    from twin.review.cli import add_review_arguments
+
+    add_replay_arguments(sub.add_parser(
+        "replay", help="play a recording through the mirror and OPC UA; re-simulate or fork it",
+        description="Serve a recorded run over OPC UA (play, pause, speed, seek, step), or "
+        "re-simulate it (--resimulate OUT) or fork a what-if branch "
+        "(--fork T --do ... --out DIR)."))
+    add_review_arguments(sub.add_parser(
+        "review", help="summary, limit violations, plots, exports, --vs",
+        description="Summarise a recorded run: limit violations, alarms, expectations; plots, "
+        "CSV/line-protocol export; compare two runs with --vs."))
 
     add_users_arguments(sub.add_parser(
         "users", help="manage OPC UA users and roles (add, remove, list)",
@@ -141,6 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from firmware_stubs.cli import stub_command
 
             return stub_command(args)
+        if args.command == "replay":
+            from twin.replay.cli import replay_command
+
+            return replay_command(args)
+        if args.command == "review":
+            from twin.review.cli import review_command
+
+            return review_command(args)
         if args.command == "users":
             from twin.opcua.users_cli import users_command
 

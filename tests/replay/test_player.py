@@ -1,0 +1,102 @@
+"""The replayer shows the store's frames (sample-and-hold), plays at speed on a fake wall clock,
+seeks fast, steps tick by tick, and a ReplayTwin drives the mirror without stepping the plant."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twin.errors import CommandError
+from twin.replay import Replayer, ReplayTwin
+from twin.replay.resim import load_config
+from twin.store import RunStore
+
+
+class FakeWall:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_seek_shows_the_latest_recorded_tick_at_or_before_the_time(pump_run: Path) -> None:
+    with RunStore.open(pump_run) as run:
+        r = Replayer(run, wall=FakeWall())
+        r.seek(305.0)  # between the ticks at 300 and 310: held at 300
+        assert r.tick_s == 300.0
+        assert np.array_equal(r.frame, run.read_instant(300.0), equal_nan=True)
+        r.seek(1e9)  # clamped to the end
+        assert r.tick_s == 900.0
+        assert np.array_equal(r.frame, run.read_instant(900.0), equal_nan=True)
+
+
+def test_seek_anywhere_takes_well_under_200_ms(pump_run: Path) -> None:
+    with RunStore.open(pump_run) as run:
+        r = Replayer(run, wall=FakeWall())
+        worst = 0.0
+        for t in (850.0, 10.0, 470.0, 0.0, 900.0, 333.0):
+            t0 = time.perf_counter()
+            r.seek(t)
+            worst = max(worst, time.perf_counter() - t0)
+        assert worst < 0.2  # the figure for a 24 h run is in bench/ and the report
+
+
+def test_plays_at_speed_with_the_wall_clock_and_stops_at_the_end(pump_run: Path) -> None:
+    wall = FakeWall()
+    with RunStore.open(pump_run) as run:
+        r = Replayer(run, speed=100.0, wall=wall)
+        r.play()
+        wall.now += 1.0  # one wall second at 100× is 100 simulated seconds
+        assert r.update()
+        assert r.position == pytest.approx(100.0)
+        assert np.array_equal(r.frame, run.read_instant(100.0), equal_nan=True)
+        r.set_speed(0.1)
+        wall.now += 10.0  # + 1 s
+        r.update()
+        assert r.position == pytest.approx(101.0) and r.tick_s == 100.0
+        r.set_speed(1000.0)
+        wall.now += 10.0
+        r.update()
+        assert r.position == 900.0 and not r.playing
+        with pytest.raises(CommandError):
+            r.set_speed(5000.0)
+
+
+def test_pause_holds_and_step_moves_one_recorded_tick(pump_run: Path) -> None:
+    wall = FakeWall()
+    with RunStore.open(pump_run) as run:
+        r = Replayer(run, speed=10.0, at_s=50.0, playing=True, wall=wall)
+        r.pause()
+        wall.now += 100.0
+        assert not r.update() and r.tick_s == 50.0
+        r.step()
+        assert r.tick_s == 60.0
+        r.step(-3)
+        assert r.tick_s == 30.0
+
+
+def test_replay_twin_drives_the_mirror_and_never_steps_the_plant(pump_run: Path) -> None:
+    wall = FakeWall()
+    with RunStore.open(pump_run) as run:
+        twin = ReplayTwin(load_config(run.meta), run, speed=50.0, wall=wall)
+        seen: list[float] = []
+        twin.on_frame(lambda tw: seen.append(float(tw.mirror.source_s[0])))
+        tick0 = twin.plant.state.tick
+        assert twin.commands.call("Resume").ok
+        wall.now += 4.0  # 200 s at 50×
+        assert twin.tick(wall.now) == 1
+        assert np.array_equal(twin.mirror.values, run.read_instant(200.0), equal_nan=True)
+        assert seen[-1] == 200.0 and twin.plant.t_s == 200.0
+        assert twin.plant.state.tick == tick0  # not stepped: only its clock follows
+        refused = twin.commands.call("SetPumpSpeed", {"pump": 1, "speed_pct": 50})
+        assert not refused.ok and refused.status == "BadInvalidState"
+        assert "fork" in refused.message
+        assert twin.commands.call("Pause").ok
+        assert twin.commands.call("Step", {"n": 2}).ok
+        assert twin.mirror.source_s[0] == 220.0
+        assert twin.commands.call("RunUntil", {"t_s": 100.0}).ok  # earlier: a seek back
+        assert twin.mirror.source_s[0] == 100.0

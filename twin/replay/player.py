@@ -1,0 +1,221 @@
+"""Playing a recording through a twin's mirror, so OPC UA clients see it as live.
+
+:class:`Replayer` is the play head: a position in simulated seconds that moves with a wall clock
+(injected: ``time.monotonic`` in the server, a fake in tests) × speed while playing, jumps on
+:meth:`~Replayer.seek` and moves tick by tick on :meth:`~Replayer.step`. Values are
+sample-and-hold: at any position the frame shown is the latest recorded tick at or before it
+(:meth:`twin.store.RunReader.seek`, which decodes one block of every channel and caches it).
+
+:class:`ReplayTwin` is a :class:`~twin.runtime.Twin` whose :meth:`~ReplayTwin.tick` moves the
+play head instead of stepping the plant: the plant is never stepped while replaying (its clock
+only follows the play head, so events and history carry the recording's times). The time
+commands of the one command path (Pause, Resume, SetSpeed, Step, RunUntil) drive the play head;
+commands that would change the satellite are refused with a hint to fork the run instead.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from twin.clock import MAX_SPEED, MIN_SPEED
+from twin.commands import CommandPath
+from twin.errors import CommandError, TwinError
+from twin.runtime import GOOD, Twin
+from twin.store import RunReader
+
+SOURCE = "replay"
+REFUSED = ("SetRackEnabled", "SetRackPowerCap", "SetPumpSpeed", "SetRadiatorDeploy",
+           "SetHeaterMode", "SetLoadShedLevel", "InjectFault", "ClearFault", "SaveCheckpoint",
+           "RestoreCheckpoint")
+
+
+class Replayer:
+    """A play head over one recorded run: play, pause, speed, seek, step; sample-and-hold."""
+
+    def __init__(self, store: RunReader, speed: float = 1.0, at_s: float | None = None,
+                 playing: bool = False, wall: Callable[[], float] = time.monotonic) -> None:
+        span = store.time_range()
+        if span is None:
+            raise TwinError(f"{store.directory}: the run holds no ticks to replay")
+        self.store = store
+        self.start_s, self.end_s = span
+        self.wall = wall
+        first = store.channels()[0].path
+        self.times = store.read_channel(first)[0]  # every tick time, for step and hold
+        self.speed = 1.0
+        self.set_speed(speed)
+        self.playing = False
+        self.stop_at: float | None = None
+        self.position = self.start_s
+        self.tick_s = math.nan
+        self.frame = np.empty(0)
+        self.version = 0
+        self.seek(self.start_s if at_s is None else at_s)
+        if playing:
+            self.play()
+
+    # --- controls --------------------------------------------------------------------------
+    def play(self) -> None:
+        if self.position >= self.end_s:
+            self.seek(self.start_s)
+        self._anchor()
+        self.playing = True
+
+    def pause(self) -> None:
+        self.update()
+        self.playing = False
+        self.stop_at = None
+
+    def set_speed(self, speed: float) -> None:
+        if not (isinstance(speed, int | float) and MIN_SPEED <= speed <= MAX_SPEED):
+            raise CommandError(f"replay speed {speed!r}: expected {MIN_SPEED:g} to "
+                               f"{MAX_SPEED:g} times real time", "BadOutOfRange")
+        if getattr(self, "playing", False):
+            self.update()
+            self._anchor()
+        self.speed = float(speed)
+
+    def seek(self, t_s: float) -> None:
+        """Jump to ``t_s`` (clamped to the run); shows the latest tick at or before it."""
+        if not (isinstance(t_s, int | float) and math.isfinite(t_s)):
+            raise CommandError(f"seek {t_s!r}: expected a time in seconds", "BadInvalidArgument")
+        self.position = min(max(float(t_s), self.start_s), self.end_s)
+        self._anchor()
+        self._show()
+
+    def step(self, n: int = 1) -> None:
+        """Pause and move ``n`` recorded ticks forward (negative: back)."""
+        self.pause()
+        k = int(np.searchsorted(self.times, self.position, side="right")) - 1
+        k = min(max(k + int(n), 0), self.times.size - 1)
+        self.seek(float(self.times[k]))
+
+    def run_until(self, t_s: float) -> None:
+        """Play at the current speed up to ``t_s``, then pause (an earlier ``t_s`` seeks)."""
+        if t_s <= self.position:
+            self.pause()
+            self.seek(t_s)
+            return
+        self.stop_at = min(float(t_s), self.end_s)
+        if not self.playing:
+            self.play()
+
+    # --- the loop --------------------------------------------------------------------------
+    def update(self) -> bool:
+        """Move the play head to the wall clock's now; True if the frame shown changed."""
+        if not self.playing:
+            return False
+        now = self.wall()
+        pos = self._pos0 + (now - self._wall0) * self.speed
+        end = self.end_s if self.stop_at is None else self.stop_at
+        if pos >= end:
+            pos = end
+            self.playing = False
+            self.stop_at = None
+        self.position = pos
+        return self._show()
+
+    def status(self) -> dict[str, Any]:
+        return {"position_s": self.position, "tick_s": self.tick_s, "playing": self.playing,
+                "speed": self.speed, "start_s": self.start_s, "end_s": self.end_s}
+
+    def _anchor(self) -> None:
+        self._wall0 = self.wall()
+        self._pos0 = self.position
+
+    def _show(self) -> bool:
+        k = int(np.searchsorted(self.times, self.position, side="right")) - 1
+        t = float(self.times[max(k, 0)])
+        if t == self.tick_s:
+            return False
+        self.tick_s, self.frame = self.store.seek(t)
+        self.version += 1
+        return True
+
+
+class ReplayCommands(CommandPath):
+    """The one command path while replaying: time commands drive the play head."""
+
+    twin: ReplayTwin
+
+    def _Pause(self) -> None:
+        self.twin.replayer.pause()
+
+    def _Resume(self) -> None:
+        self.twin.replayer.play()
+
+    def _SetSpeed(self, speed: float) -> None:
+        self.twin.replayer.set_speed(speed)
+
+    def _Step(self, n: int) -> None:
+        self.twin.replayer.step(n)
+        self.twin.show()
+
+    def _RunUntil(self, t_s: float) -> None:
+        self.twin.replayer.run_until(t_s)
+        self.twin.show()
+
+
+def _refuse(name: str) -> Callable[..., None]:
+    def handler(self: ReplayCommands, **_: Any) -> None:
+        raise CommandError(f"replaying a recording: {name} cannot change it; fork a what-if "
+                           "branch instead (twin replay RUN --fork T --do ...)",
+                           "BadInvalidState")
+    return handler
+
+
+for _name in REFUSED:
+    setattr(ReplayCommands, "_" + _name, _refuse(_name))
+
+
+class ReplayTwin(Twin):
+    """A twin whose mirror shows a recording; the plant is never stepped."""
+
+    def __init__(self, config: Any, store: RunReader, speed: float = 1.0,
+                 at_s: float | None = None, playing: bool = False, publish_hz: float = 10.0,
+                 wall: Callable[[], float] = time.monotonic) -> None:
+        self.replayer = Replayer(store, speed, at_s, playing=False, wall=wall)
+        super().__init__(config, seed=store.meta.seed, mode="paused", publish_hz=publish_hz)
+        paths = [c.path for c in self.catalogue.channels]
+        if paths != [c.path for c in store.channels()]:
+            raise TwinError(f"{store.directory}: the recorded channels do not match the "
+                            "catalogue of its stored satellite config")
+        self.source = SOURCE
+        self.commands = ReplayCommands(self, record=self._command_recorded)
+        self.show()
+        if playing:
+            self.replayer.play()
+
+    def refresh(self) -> None:
+        if hasattr(self, "replayer"):
+            self.show()
+        else:  # during Twin.__init__, before the mirror shows the recording
+            super().refresh()
+
+    def show(self) -> None:
+        """Put the play head's frame into the mirror and tell the listeners."""
+        r = self.replayer
+        self.plant.state.t_us = round(r.tick_s * 1e6)
+        self.clock.sim_s = r.tick_s
+        self.clock.speed = r.speed
+        self.clock.mode = "realtime" if r.playing else "paused"
+        self.mirror.update_all(r.frame, r.tick_s, GOOD)
+        self.mirror.source = SOURCE  # type: ignore[attr-defined]
+        for fn in self._frame_listeners:
+            fn(self)
+        alarms = getattr(self, "alarms", None)  # limit alarms judge the replayed values too
+        if alarms is not None:
+            alarms.evaluate()
+
+    def tick(self, wall_s: float) -> int:
+        """Move the play head (the wall clock is the replayer's); 1 if the frame changed."""
+        was = self.replayer.playing
+        if self.replayer.update() or was != self.replayer.playing:
+            self.show()
+            return 1
+        return 0
