@@ -73,10 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     from twin.opcua.nodeset import add_nodeset_arguments
     from twin.opcua.server import add_serve_arguments
 
-    up = sub.add_parser("up", help="the embedded twin: plant, OPC UA server (console to come)",
-                        description="The embedded default: the plant and the twin with its OPC UA "
-                        "server on loopback. The console arrives with its issue; until then "
-                        "--headless is implied.")
+    up = sub.add_parser("up", help="the embedded twin: plant, stub boards, OPC UA server",
+                        description="The embedded default: the plant, its three sensor boards in "
+                        "software on pseudo-terminals and loopback TCP, the pollers that sync "
+                        "them into the twin, and its OPC UA server on loopback. The console "
+                        "arrives with its issue; until then --headless is implied.")
     up.add_argument("--headless", action="store_true", help="no console (print the endpoint)")
     add_serve_arguments(up)
     serve = sub.add_parser("serve", help="the twin and its OPC UA server",

@@ -83,8 +83,13 @@ class Twin:
         self.refresh()
 
     # --- listeners -------------------------------------------------------------------------
-    def on_frame(self, fn: Callable[[Twin], None]) -> None:
-        self._frame_listeners.append(fn)
+    def on_frame(self, fn: Callable[[Twin], None], first: bool = False) -> None:
+        """``fn(twin)`` after each mirror refresh. ``first``: before the listeners already
+        there; the board sync uses it so that publishers and recorders see measured values."""
+        if first:
+            self._frame_listeners.insert(0, fn)
+        else:
+            self._frame_listeners.append(fn)
 
     def on_event(self, fn: Callable[[Event], None]) -> None:
         self._event_listeners.append(fn)

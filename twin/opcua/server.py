@@ -262,11 +262,14 @@ def serve_command(args: argparse.Namespace) -> int:
     sink = sink_for(twin.config, twin.catalogue, args.influx)
     if sink is not None:
         sink.attach(twin)
+    runner = serve
+    if getattr(args, "command", None) == "up":  # the embedded default: stub boards on wires
+        from twin.embedded import run_embedded as runner
     try:
-        asyncio.run(serve(twin, args.endpoint, args.state_dir, allow_none=args.allow_none,
-                          anonymous=True if args.anonymous else None,
-                          users_file=Path(args.users) if args.users else None,
-                          trust_new=args.trust_new))
+        asyncio.run(runner(twin, args.endpoint, args.state_dir, allow_none=args.allow_none,
+                           anonymous=True if args.anonymous else None,
+                           users_file=Path(args.users) if args.users else None,
+                           trust_new=args.trust_new))
     finally:
         if sink is not None:
             sink.close()

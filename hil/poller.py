@@ -1,0 +1,436 @@
+"""One poller per board: poll at the board's rate, decode into catalogue channels, command.
+
+A poller keeps the board's last decoded values (:class:`~hil.boardfile.Decoded`, by catalogue
+path or ``status.<name>``), the board's sample time (simulated seconds, from its status block),
+and when it last heard from the board. :meth:`BoardPoller.link_state` turns the age of that into
+the quality of every value the board reports:
+
+=============  ================================================================
+``good``       answered, and the last answer is at most 1.5 poll periods old
+``stale``      the last attempt failed, or the last answer is older than 1.5 periods
+``offline``    no answer for ``offline_after_s`` (default: two poll periods), or never
+=============  ================================================================
+
+Modbus boards are read block by block (every table the board has, from address 0, at most 125
+registers or 2000 bits per request) once per period (``1 / sample_rate_hz``); a failed request
+is retried ``retries`` times (not after an exception answer or a link down). ASCII boards send
+their sentences every ``telemetry_period_s`` by themselves; the poller listens and, once
+nothing has arrived for 1.25 periods, asks (``QRY,ALL``) every quarter period (at most 0.25 s),
+so that a board that returns is heard at once. The first failure of an outage is logged as a
+warning naming board, port and address; repeats go to debug; the recovery is logged with the
+outage's length and failed polls.
+
+Commands (:meth:`BoardPoller.command`) are encoded with :mod:`hil.boardfile`, written, and read
+back (Modbus) or acknowledged with the value echoed (ASCII); the result says why one failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from hil.boardfile import (
+    BIT_TABLES,
+    TABLES,
+    Board,
+    Decoded,
+    SentenceError,
+    decode_block,
+    decode_sentence,
+    encode_ascii_command,
+    encode_write,
+    format_sentence,
+    format_value,
+    parse_reply,
+    parse_sentence,
+)
+from hil.modbus import MAX_READ, LinkError, parse_response, read_request, write_request
+from hil.stats import LinkStats
+from hil.transport import RtuMaster, SerialBus, TcpMaster, rtu_gap_s
+from twin.errors import TwinError
+
+log = logging.getLogger(__name__)
+READ_FN = {"coils": 1, "discrete_inputs": 2, "holding_registers": 3, "input_registers": 4}
+MAX_LINE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What became of a command: ``reason`` is empty when it was confirmed, else one of
+    ``refused`` (not encodable), ``timeout``, ``garbage``, ``exception`` (``code``),
+    ``link_down``, ``nak`` (``detail``: the board's reason) or ``readback`` (a different value
+    read back)."""
+
+    ok: bool
+    path: str
+    value: float
+    reason: str = ""
+    detail: str = ""
+    code: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path} = {self.value:g}: " + ("confirmed" if self.ok else self.detail)
+
+
+class BoardPoller:
+    """What every poller shares: values, link state, statistics, logging, life cycle."""
+
+    def __init__(self, board: Board, *, period_s: float, retries: int = 1,
+                 offline_after_s: float | None = None) -> None:
+        self.board = board
+        self.period_s = period_s
+        self.retries = retries
+        self.offline_after_s = 2.0 * period_s if offline_after_s is None else offline_after_s
+        self.stats = LinkStats()
+        self.paths = board.paths()
+        self.values: dict[str, Decoded] = {}
+        self.sample_s = math.nan  # the board's time stamp of its last sample (simulated s)
+        self.last_ok = -math.inf  # monotonic time of the last answer
+        self.failing: LinkError | None = None  # the failure of the last attempt, if it failed
+        self.poll_starts: deque[float] = deque(maxlen=2048)  # for jitter figures
+        self.changed = asyncio.Event()  # set whenever values or the link state move
+        self._outage_start = 0.0
+        self._outage_polls = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def where(self) -> str:
+        raise NotImplementedError
+
+    # --- quality -------------------------------------------------------------------------
+    def link_state(self, now: float | None = None) -> str:
+        """``good``, ``stale`` or ``offline`` (see the module docstring)."""
+        age = (time.monotonic() if now is None else now) - self.last_ok
+        if age >= self.offline_after_s:
+            return "offline"
+        if self.failing is not None or age > 1.5 * self.period_s:
+            return "stale"
+        return "good"
+
+    def _ok(self) -> None:
+        """The board answered (its transactions are counted by the caller)."""
+        self.last_ok = time.monotonic()
+        if self.failing is not None:
+            log.info("board %s (%s): answering again after %.2f s and %d failed polls",
+                     self.board.name, self.where, self.last_ok - self._outage_start,
+                     self._outage_polls)
+            self.failing = None
+        self.stats.online = True
+        self.changed.set()
+
+    def _fail(self, exc: LinkError) -> None:
+        self.stats.failure(exc.reason)
+        if self.failing is None:
+            self._outage_start = time.monotonic()
+            self._outage_polls = 0
+            log.warning("%s (further failures logged at debug level until it answers)", exc)
+        else:
+            log.debug("%s", exc)
+        self._outage_polls += 1
+        self.failing = exc
+        self.stats.online = self.link_state() != "offline"
+        self.changed.set()
+
+    def _store(self, decoded: dict[str, Decoded]) -> None:
+        self.values.update(decoded)
+        st = decoded.get("status.sample_time_s")
+        if st is not None:
+            ms = decoded.get("status.sample_time_ms")
+            self.sample_s = st.value + (ms.value / 1000.0 if ms is not None else 0.0)
+
+    # --- life cycle ----------------------------------------------------------------------
+    def start(self) -> BoardPoller:
+        self._task = asyncio.get_running_loop().create_task(self.run(),
+                                                            name=f"poll {self.board.name}")
+        return self
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_transport()
+
+    async def _close_transport(self) -> None:
+        """Close the wire (a shared serial bus closes once; a given pty fd stays open)."""
+
+    async def __aenter__(self) -> BoardPoller:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def wait_until(self, predicate: Any, timeout: float) -> None:
+        """Return once ``predicate()`` holds, re-checked whenever the poller hears something."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), self.period_s)
+
+    async def command(self, path: str, value: float) -> CommandResult:
+        raise NotImplementedError
+
+
+class ModbusPoller(BoardPoller):
+    """A Modbus RTU or TCP board, read whole each period."""
+
+    def __init__(self, board: Board, master: RtuMaster | TcpMaster, **kw: Any) -> None:
+        kw.setdefault("period_s", 1.0 / board.sample_rate_hz)
+        super().__init__(board, **kw)
+        self.master = master
+        self.blocks: list[tuple[str, int, int]] = []  # (table, start, count)
+        for t in TABLES:
+            extent = board.extent(t)
+            step = MAX_READ[READ_FN[t]]
+            self.blocks += [(t, a, min(step, extent - a)) for a in range(0, extent, step)]
+
+    @property
+    def where(self) -> str:
+        return self.master.where
+
+    async def _close_transport(self) -> None:
+        if isinstance(self.master, TcpMaster):
+            await self.master.close()
+        else:
+            self.master.bus.close()
+
+    def _at(self, table: str, address: int) -> str:
+        kind = "bit" if table in BIT_TABLES else "register"
+        return f"board {self.board.name} ({self.master.where}) {table} {kind} {address}"
+
+    async def _request(self, pdu: bytes, where: str, retries: int) -> list[int]:
+        for attempt in range(retries + 1):
+            try:
+                answer = parse_response(pdu, await self.master.transact(pdu, where), where)
+            except LinkError as exc:
+                if exc.reason in ("exception", "link_down") or attempt == retries:
+                    raise
+                self.stats.failure(exc.reason)  # retried: counted, not yet a failed poll
+                continue
+            self._latency = self.master.last_rtt_s
+            return answer
+        raise AssertionError("unreachable")
+
+    async def poll_once(self) -> None:
+        """Read every block once; LinkError on the first block that fails."""
+        decoded: dict[str, Decoded] = {}
+        for table, start, count in self.blocks:
+            fn = READ_FN[table]
+            words = await self._request(read_request(fn, start, count), self._at(table, start),
+                                        self.retries)
+            decoded.update(decode_block(self.board, table, start, words))
+            self.stats.success(self._latency)
+        self._store(decoded)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            self.poll_starts.append(loop.time())
+            try:
+                await self.poll_once()
+                self._ok()
+            except LinkError as exc:
+                self._fail(exc)
+            due += self.period_s
+            now = loop.time()
+            if due < now - self.period_s:  # fell behind (a dead board's timeouts): no burst
+                due = now
+            await asyncio.sleep(max(0.0, due - now))
+
+    async def command(self, path: str, value: float) -> CommandResult:
+        try:
+            w = encode_write(self.board, path, value)
+        except TwinError as exc:
+            return CommandResult(False, path, value, "refused", str(exc))
+        where = self._at(w.table, w.address)
+        try:
+            pdu = write_request(w.function, w.address, w.values)
+            parse_response(pdu, await self.master.transact(pdu, where), where)
+            back = await self._request(read_request(w.readback_function, w.address,
+                                                    len(w.values)), where, self.retries)
+        except LinkError as exc:
+            self.stats.failure(exc.reason)
+            return CommandResult(False, path, value, exc.reason, str(exc), exc.code)
+        self.stats.success(self._latency)
+        if tuple(back) != w.values:
+            return CommandResult(False, path, value, "readback",
+                                 f"{where}: wrote {list(w.values)}, read back {back}")
+        self._store(decode_block(self.board, w.table, w.address, back))
+        self.changed.set()
+        return CommandResult(True, path, value)
+
+
+class AsciiPoller(BoardPoller):
+    """The rack controller's sentence line: listen, ask when silent, command with ACK/NAK."""
+
+    def __init__(self, board: Board, bus: SerialBus, **kw: Any) -> None:
+        kw.setdefault("period_s", board.link.telemetry_period_s)
+        super().__init__(board, **kw)
+        self.bus = bus
+        self.timeout_s = board.link.timeout_s
+        self._buf = bytearray()
+        self._pending: dict[tuple[str, tuple[int, ...]], asyncio.Future[Any]] = {}
+        self._heard = asyncio.Event()
+
+    @property
+    def where(self) -> str:
+        return self.bus.name
+
+    async def _close_transport(self) -> None:
+        self.bus.close()
+
+    # --- receiving -----------------------------------------------------------------------
+    def _on_data(self, data: bytes) -> None:
+        self._buf += data
+        while b"\n" in self._buf:
+            raw, _, rest = self._buf.partition(b"\n")
+            self._buf = bytearray(rest)
+            self._line(bytes(raw) + b"\n")
+        if len(self._buf) > MAX_LINE:
+            self._garbage(f"{len(self._buf)} bytes without a line end")
+            self._buf.clear()
+
+    def _garbage(self, why: str) -> None:
+        self.stats.failure("garbage")
+        log.debug("board %s (%s): garbage: %s", self.board.name, self.where, why)
+
+    def _line(self, line: bytes) -> None:
+        start = line.rfind(b"$")
+        if start != 0:
+            self._garbage(f"{line[:max(start, 0) or 32]!r} before a sentence")
+            if start < 0:
+                return
+            line = line[start:]
+        try:
+            reply = parse_reply(self.board, line)
+            if reply is not None:
+                fut = self._pending.get((reply.name, reply.keys))
+                if fut is None and not reply.ok:  # a NAK without keys (FORMAT, UNKNOWN)
+                    fut = next((f for (n, _), f in self._pending.items() if n == reply.name),
+                               None)
+                if fut is not None and not fut.done():
+                    fut.set_result(reply)
+                self._heard.set()
+                return
+            _, decoded = decode_sentence(self.board, line)
+        except SentenceError as exc:
+            self._garbage(str(exc))
+            return
+        if not decoded:
+            return
+        self._store(decoded)
+        self._heard.set()
+        self.stats.success()
+        self._ok()
+
+    def listen(self) -> None:
+        """Open the line and route its bytes to this poller (also done by run and command)."""
+        self.bus.on_data = self._on_data
+        self.bus.open()
+
+    async def run(self) -> None:
+        poll = min(self.period_s / 4, 0.25)
+        while True:
+            try:
+                self.listen()
+                if time.monotonic() - self.last_ok > 1.25 * self.period_s:
+                    await self._probe()
+            except LinkError as exc:
+                self._fail(exc)
+            self._heard.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heard.wait(), poll)
+
+    async def _probe(self) -> None:
+        """``QRY,ALL``: a whole telemetry cycle now; a timeout if nothing answers."""
+        async with self.bus.lock:
+            await self.bus.quiet()
+            self._heard.clear()
+            t0 = time.perf_counter()
+            self.bus.write(format_sentence([self.board.talker + "QRY", "ALL"]))
+            try:
+                await asyncio.wait_for(self._heard.wait(), self.timeout_s)
+            except TimeoutError:
+                raise LinkError("timeout", f"board {self.board.name} ({self.where}) "
+                                f"{self.board.talker}QRY,ALL",
+                                f"no sentence in {self.timeout_s:g} s") from None
+            finally:
+                self.bus.quiet_from_now()
+        self.stats.last_latency_s = time.perf_counter() - t0
+        self.stats.latencies_s.append(self.stats.last_latency_s)
+
+    # --- commands ------------------------------------------------------------------------
+    async def command(self, path: str, value: float) -> CommandResult:
+        try:
+            line = encode_ascii_command(self.board, path, value)
+        except TwinError as exc:
+            return CommandResult(False, path, value, "refused", str(exc))
+        words = parse_sentence(line)
+        name, keys = words[1], tuple(int(w) for w in words[2:-1])
+        where = f"board {self.board.name} ({self.where}) {words[0]},{name}"
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[(name, keys)] = fut
+        t0 = time.perf_counter()
+        try:
+            async with self.bus.lock:
+                await self.bus.quiet()
+                self.listen()
+                self.bus.write(line)
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        reply = await fut
+                finally:
+                    self.bus.quiet_from_now()
+        except TimeoutError:
+            self.stats.failure("timeout")
+            return CommandResult(False, path, value, "timeout",
+                                 f"{where}: no ACK/NAK in {self.timeout_s:g} s")
+        except LinkError as exc:
+            self.stats.failure(exc.reason)
+            return CommandResult(False, path, value, exc.reason, str(exc))
+        finally:
+            self._pending.pop((name, keys), None)
+        if not reply.ok:
+            self.stats.failure("nak")
+            return CommandResult(False, path, value, "nak", f"{where}: NAK {reply.detail}")
+        self.stats.success(time.perf_counter() - t0)
+        f = self.board.command_field(path)
+        if reply.detail != format_value(f, value):
+            return CommandResult(False, path, value, "readback",
+                                 f"{where}: ACK echoed {reply.detail}, sent "
+                                 f"{format_value(f, value)}")
+        return CommandResult(True, path, value)
+
+
+def make_poller(board: Board, *, device: str | int | None = None, bus: SerialBus | None = None,
+                host: str | None = None, port: int | None = None, gap_s: float | None = None,
+                **kw: Any) -> BoardPoller:
+    """The poller ``board``'s protocol needs, on ``bus`` or a new one on ``device`` (a path or
+    a pty master fd; default the board file's), or on ``host:port`` (default the file's)."""
+    ln = board.link
+    if board.protocol == "modbus_tcp":
+        master: RtuMaster | TcpMaster = TcpMaster(host or ln.host, ln.port if port is None
+                                                  else port, board.device_id, ln.timeout_s)
+        return ModbusPoller(board, master, **kw)
+    if bus is None:
+        dev = ln.device if device is None else device
+        if dev == "":
+            raise TwinError(f"board {board.name}: no serial device (set [link] device)")
+        gap = rtu_gap_s(ln.baud, ln.interframe_ms) if gap_s is None else gap_s
+        bus = SerialBus(dev, baud=ln.baud, bytesize=ln.bytesize, parity=ln.parity,
+                        stopbits=ln.stopbits, gap_s=gap)
+    if board.protocol == "modbus_rtu":
+        return ModbusPoller(board, RtuMaster(bus, board.device_id, ln.timeout_s), **kw)
+    return AsciiPoller(board, bus, **kw)

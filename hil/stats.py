@@ -1,0 +1,68 @@
+"""Link statistics of one board: counters, round-trip latency, and their channel values.
+
+Counters only grow (``polls`` counts transactions and, for ASCII boards, sentences received).
+``errors`` counts CRC failures, bad headers, wrong device ids and unparsable lines together;
+``failures`` splits every failed transaction by reason. :meth:`LinkStats.channels` gives the
+values of the proposed catalogue channels ``hil.board.<name>.{online, polls, timeouts, errors,
+exceptions, latency_ms}``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CHANNEL_QUANTITIES = ("online", "polls", "timeouts", "errors", "exceptions", "latency_ms")
+
+
+@dataclass
+class LinkStats:
+    polls: int = 0
+    ok: int = 0
+    timeouts: int = 0
+    errors: int = 0  # CRC, garbage, wrong id, bad sentence
+    exceptions: int = 0  # Modbus exception answers, ASCII NAKs
+    link_down: int = 0
+    online: bool = False
+    last_latency_s: float = float("nan")
+    latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=512))
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def success(self, latency_s: float | None = None) -> None:
+        self.polls += 1
+        self.ok += 1
+        if latency_s is not None:
+            self.last_latency_s = latency_s
+            self.latencies_s.append(latency_s)
+
+    def failure(self, reason: str) -> None:
+        self.polls += 1
+        self.failures[reason] += 1
+        if reason == "timeout":
+            self.timeouts += 1
+        elif reason == "garbage":
+            self.errors += 1
+        elif reason in ("exception", "nak"):
+            self.exceptions += 1
+        else:
+            self.link_down += 1
+
+    def latency_p(self, q: float) -> float:
+        return float(np.percentile(self.latencies_s, q)) if self.latencies_s else float("nan")
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        return {"online": self.online, "polls": self.polls, "ok": self.ok,
+                "timeouts": self.timeouts, "errors": self.errors, "exceptions": self.exceptions,
+                "link_down": self.link_down, "latency_ms_last": self.last_latency_s * 1e3,
+                "latency_ms_p50": self.latency_p(50) * 1e3,
+                "latency_ms_p99": self.latency_p(99) * 1e3}
+
+    def channels(self, board: str) -> dict[str, float]:
+        """Mirror-ready values of ``hil.board.<board>.*`` (latency: the median, ms)."""
+        p = f"hil.board.{board}."
+        return {p + "online": float(self.online), p + "polls": float(self.polls),
+                p + "timeouts": float(self.timeouts), p + "errors": float(self.errors),
+                p + "exceptions": float(self.exceptions),
+                p + "latency_ms": self.latency_p(50) * 1e3}

@@ -1,0 +1,123 @@
+"""The embedded twin: the plant, three stubs on a pty pair, loopback TCP and a pty, the pollers
+and the mirror sync, all in one loop; boards killed and restarted while the twin runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import numpy as np
+import pytest
+from hilkit import new_twin, until
+
+from twin.embedded import EmbeddedBoards, board_command
+from twin.runtime import BAD_NO_COMMUNICATION, GOOD, UNCERTAIN_SUBSTITUTE
+
+
+@contextlib.asynccontextmanager
+async def running(speed=1.0):
+    twin = new_twin(mode="realtime", speed=speed)
+    stop = asyncio.Event()
+    async with EmbeddedBoards(twin) as hil:
+        task = asyncio.get_running_loop().create_task(twin.run(stop))
+        try:
+            yield twin, hil
+        finally:
+            stop.set()
+            await task
+
+
+def statuses(twin, hil, board):
+    """Status of the channels only ``board`` measures (rack enables are on two boards)."""
+    others = {p for b, q in hil.pollers.items() if b != board for p in q.paths}
+    idx = [twin.catalogue[p].index for p in hil.pollers[board].paths if p not in others]
+    return twin.mirror.status[idx]
+
+
+def all_good(twin, hil, board):
+    return bool(np.all(statuses(twin, hil, board) == GOOD))
+
+
+@pytest.mark.parametrize("board", ["power", "thermal", "rack"])
+async def test_a_lost_board_is_bad_within_two_polls_and_good_within_a_second_of_return(board):
+    async with running() as (twin, hil):
+        poller = hil.pollers[board]
+        await until(lambda: all_good(twin, hil, board), 5.0)
+        period = poller.period_s
+        await hil.stubs[board].close()
+        lost = time.monotonic()
+        await until(lambda: bool(np.all(statuses(twin, hil, board) == BAD_NO_COMMUNICATION)),
+                    2 * period + 0.5)
+        assert time.monotonic() - lost <= 2 * period + 0.1  # 0.1: the sync's 50 ms re-apply
+        for other in hil.pollers:  # the other boards carry on
+            if other != board:
+                q = hil.pollers[other]
+                assert q.link_state() != "offline", (other, time.monotonic() - q.last_ok,
+                                                     q.stats.as_dict(), str(q.failing))
+                assert not np.any(statuses(twin, hil, other) == BAD_NO_COMMUNICATION)
+        t_before = twin.plant.t_s
+        await until(lambda: twin.plant.t_s > t_before + 0.5, 3.0)  # the twin keeps stepping
+        await hil.start_stub(board)  # the same pty, or the same TCP port
+        took = await until(lambda: all_good(twin, hil, board), 3.0)
+        assert took < 1.0
+        assert poller.stats.timeouts + poller.stats.link_down >= 1
+
+
+async def test_commands_from_the_boards_reach_the_plant_through_the_command_path():
+    async with running() as (twin, hil):
+        await until(lambda: all_good(twin, hil, "power"), 5.0)
+        res = await hil.pollers["power"].command("compute.rack.3.enabled", 0)
+        assert res.ok, res
+        assert not twin.plant.inputs.rack_enabled[2]
+        res = await hil.pollers["rack"].command("compute.rack.3.enabled", 1)
+        assert res.ok, res
+        assert twin.plant.inputs.rack_enabled[2]
+        rec = [r for r in twin.commands.log if r.command == "SetRackEnabled"]
+        assert [(r.user, r.role, r.args["enabled"]) for r in rec] == [
+            ("board", "operator", False), ("board", "operator", True)]
+        await until(lambda: twin.mirror.value("compute.rack.3.enabled") == 1.0, 3.0)
+        res = await hil.pollers["thermal"].command("thermal.pump.2.speed_pct", 55.0)
+        assert res.ok and twin.plant.inputs.pump_speed[1] == pytest.approx(0.55)
+        # a cap below the rack's overhead: the command path refuses, the board NAKs
+        res = await hil.pollers["rack"].command("compute.rack.1.power_cap_w", 1)
+        assert res.reason == "nak" and "FAILED" in res.detail
+
+
+async def test_all_three_boards_track_the_plant_at_ten_times_real_time():
+    async with running(speed=10.0) as (twin, hil):
+        for b in hil.pollers:
+            await until(lambda b=b: all_good(twin, hil, b), 5.0)
+        t0 = twin.plant.t_s
+        await until(lambda: twin.plant.t_s >= t0 + 20.0, 5.0)
+        for b in hil.pollers:
+            await until(lambda b=b: all_good(twin, hil, b), 2.0)
+        sync = hil.sync
+        assert sync is not None
+        # model-only channels are estimated; measured ones carry the board's sample time
+        measured = sync.measured
+        assert np.all(twin.mirror.status[~measured & ~sync.own] == UNCERTAIN_SUBSTITUTE)
+        lag = twin.plant.t_s - twin.mirror.source_s[measured]
+        assert np.all(lag >= -1e-6) and np.all(lag < 25.0)
+        r = sync.residuals
+        assert "thermal.radiator.1.temp_c" in r and abs(r["thermal.radiator.1.temp_c"]) < 2.0
+        for b, p in hil.pollers.items():
+            assert p.stats.timeouts == 0 and p.stats.errors == 0, (b, p.stats.as_dict())
+        links = sync.link_channels()
+        for b in ("power", "thermal", "rack"):
+            assert links[f"hil.board.{b}.online"] == 1.0
+            assert links[f"hil.board.{b}.polls"] > 0
+            assert links[f"hil.board.{b}.timeouts"] == 0.0
+
+
+def test_board_channels_map_to_the_twins_commands():
+    twin = new_twin()
+    assert board_command(twin, "power.battery.2.heater_mode", 2) == (
+        "SetHeaterMode", {"string": 2, "mode": twin.catalogue["power.battery.2.heater_mode"]
+                          .enum[2]})
+    assert board_command(twin, "thermal.radiator.4.deploy_cmd", 1) == (
+        "SetRadiatorDeploy", {"panel": 4, "deployed": True})
+    assert board_command(twin, "power.pcdu.shed_level_cmd", 2) == (
+        "SetLoadShedLevel", {"level": 2})
+    assert board_command(twin, "compute.rack.5.power_cap_w", 9000) == (
+        "SetRackPowerCap", {"rack": 5, "cap_w": 9000.0})
