@@ -10,7 +10,7 @@ APT_PACKAGES := mbpoll socat victoria-metrics
 .PHONY: run test lint bench sysdeps venv clean
 
 run: $(STAMP)
-	$(VENV)/bin/twin up --headless --allow-none
+	$(VENV)/bin/twin up
 
 test: $(STAMP) interop/node_modules/.installed
 	$(PY) -m pytest -q

@@ -14,9 +14,7 @@ from pathlib import Path
 
 from twin.errors import TwinError
 
-PENDING = {
-    "console": "the operator console (console issue)",
-}
+PENDING: dict[str, str] = {}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {"ms": 1e-3, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -73,13 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     from twin.opcua.nodeset import add_nodeset_arguments
     from twin.opcua.server import add_serve_arguments
 
-    up = sub.add_parser("up", help="the embedded twin: plant, stub boards, OPC UA server",
+    up = sub.add_parser("up", help="the embedded twin: plant, stub boards, OPC UA, console",
                         description="The embedded default: the plant, its three sensor boards in "
                         "software on pseudo-terminals and loopback TCP, the pollers that sync "
-                        "them into the twin, and its OPC UA server on loopback. The console "
-                        "arrives with its issue; until then --headless is implied.")
+                        "them into the twin, its OPC UA server on loopback, and the operator "
+                        "console in the foreground (--headless: no console).")
     up.add_argument("--headless", action="store_true", help="no console (print the endpoint)")
     add_serve_arguments(up)
+    from twin.console.cli import add_console_arguments, add_login_arguments
+
+    add_login_arguments(up)
+    add_console_arguments(sub.add_parser(
+        "console", help="the operator console against a running twin",
+        description="The operator console (Textual) as an OPC UA client of any twin."))
     serve = sub.add_parser("serve", help="the twin and its OPC UA server",
                            description="The twin and its OPC UA server until Ctrl-C. Real boards "
                            "(--boards) arrive with the hardware-in-loop issue.")
@@ -137,12 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return channels_command(args)
         if args.command == "config":
             return config_command(args)
+        if args.command == "console":
+            from twin.console.cli import console_command
+
+            return console_command(args)
+        if args.command == "up" and not args.headless:
+            from twin.console.cli import up_command
+
+            return up_command(args)
         if args.command in ("up", "serve"):
             from twin.opcua.server import serve_command
 
-            if args.command == "up" and not args.headless:
-                print("twin up: the console arrives with its issue; running headless",
-                      file=sys.stderr)
             return serve_command(args)
         if args.command == "boards":
             from hil.boardfile import boards_command

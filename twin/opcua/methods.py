@@ -40,6 +40,8 @@ _OUTPUT = {"InjectFault": ("FaultId", ua.ObjectIds.Int32, ua.VariantType.Int32,
                            "id of the injected fault (for ClearFault)"),
            "ListFaults": ("Faults", ua.ObjectIds.String, ua.VariantType.String,
                           "injected faults as a JSON list"),
+           "ListAlarms": ("Alarms", ua.ObjectIds.String, ua.VariantType.String,
+                          "active and unacknowledged alarms as a JSON list"),
            "SaveCheckpoint": ("Path", ua.ObjectIds.String, ua.VariantType.String,
                               "file the checkpoint was written to")}
 

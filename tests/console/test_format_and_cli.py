@@ -1,0 +1,46 @@
+"""How odd values are shown, and the console's command-line options (no server needed)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+
+from twin.console import fmt
+from twin.console.cli import _password, add_console_arguments
+from twin.console.link import Reading, role_allows
+from twin.errors import TwinError
+
+
+def test_bad_nan_missing_and_uncertain_values_are_shown_for_what_they_are():
+    f = fmt.number(1, "%")
+    assert fmt.show(Reading(None, "BadNoCommunication"), f) == "— BadNoCommunication"
+    assert fmt.show(Reading(math.nan), f) == "—"
+    assert fmt.show(None, f) == "…"
+    assert fmt.show(Reading(12.34, "UncertainSubstitute"), f) == "12.3 % (UncertainSubstitute)"
+    assert fmt.show(Reading("not a number"), f) == "—"
+    assert fmt.kw(93_212.0) == "93.2 kW"
+    assert fmt.sim_clock(93_784.0) == "1d 02:03:04"
+
+
+def test_roles_order_viewer_operator_engineer_and_unknown_may_try():
+    assert role_allows("engineer", "operator") and not role_allows("viewer", "operator")
+    assert role_allows(None, "engineer")
+
+
+def test_console_options_and_a_missing_password_without_a_terminal(monkeypatch):
+    p = argparse.ArgumentParser()
+    add_console_arguments(p)
+    args = p.parse_args(["--url", "opc.tcp://127.0.0.1:4841/x/", "--user", "otto",
+                         "--role", "operator"])
+    assert (args.url, args.user, args.role, args.security) == (
+        "opc.tcp://127.0.0.1:4841/x/", "otto", "operator", None)
+    monkeypatch.setenv("TWIN_PASSWORD", "from-env")
+    assert _password(args) == "from-env"
+    monkeypatch.delenv("TWIN_PASSWORD")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(TwinError, match="no password for 'otto'"):
+        _password(args)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--role", "admin"])

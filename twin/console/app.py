@@ -1,0 +1,379 @@
+"""The console app: one :class:`~twin.console.link.Link` to a twin, screens that show it.
+
+Messages up, attributes down: the link's callbacks post :class:`Telemetry`, :class:`LinkChanged`
+and :class:`AlarmEvent` messages to the app; the app keeps the latest readings, alarms and the
+server's answers and hands them to the current screen (:meth:`TwinScreen.refresh_view`) at most
+at the subscription's publishing rate (4 Hz).
+
+Roles. OPC UA gives a client no standard way to read its own role, and probing with a command
+would write refused calls into the twin's command log. So the console knows the role only from
+``--role`` (a hint; the server still decides) or from the server's own refusal message
+(``… needs the operator role; vera is viewer``). Until then every control is enabled and a
+refusal is shown with its status; once known, controls the role may not use are disabled in the
+footer and the palette, with the reason shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+
+from twin.console import fmt
+from twin.console.link import (
+    ROLES,
+    Link,
+    LinkState,
+    MethodInfo,
+    Outcome,
+    Reading,
+    role_allows,
+    variant_type,
+)
+from twin.console.screens import (
+    PATHS,
+    AlarmsScreen,
+    CommandForm,
+    ConfirmScreen,
+    HelpScreen,
+    OverviewScreen,
+    TwinScreen,
+    parse_alarms,
+)
+
+SPEEDS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, 1000.0)
+TIME_COMMANDS = {"pause": "Pause", "resume": "Resume", "step": "Step", "faster": "SetSpeed",
+                 "slower": "SetSpeed"}
+SIM_METHODS = frozenset({"Pause", "Resume", "Step", "SetSpeed", "RunUntil", "SaveCheckpoint",
+                         "RestoreCheckpoint"})
+_REFUSED_ROLE = re.compile(r"needs the (\w+) role; .* is (viewer|operator|engineer)\b")
+
+
+class Telemetry(Message):
+    """New readings are waiting in the app's buffer."""
+
+
+class LinkChanged(Message):
+    def __init__(self, state: LinkState) -> None:
+        super().__init__()
+        self.state = state
+
+
+class AlarmEvent(Message):
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.data = data
+
+
+class TwinCommands(Provider):
+    """The server's commands in the command palette (ctrl+p)."""
+
+    def _entries(self) -> Iterable[tuple[str, str, MethodInfo]]:
+        app: ConsoleApp = self.app  # type: ignore[assignment]
+        for m in app.methods.values():
+            reason = app.refusal_reason(m.name)
+            hazard = " ⚠ hazardous" if m.hazardous else ""
+            help_text = (f"disabled: {reason}" if reason else
+                         f"{m.description}{hazard}")
+            yield f"{'✗ ' if reason else ''}{m.name}", help_text, m
+
+    async def discover(self) -> Hits:
+        app: ConsoleApp = self.app  # type: ignore[assignment]
+        for text, help_text, m in self._entries():
+            yield DiscoveryHit(text, partial(app.start_command, m), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        app: ConsoleApp = self.app  # type: ignore[assignment]
+        matcher = self.matcher(query)
+        for text, help_text, m in self._entries():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(app.start_command, m),
+                          help=help_text)
+
+
+class ConsoleApp(App[None]):
+    CSS_PATH = "console.tcss"
+    TITLE = "orbital-twin console"
+    COMMANDS: ClassVar = App.COMMANDS | {TwinCommands}
+    MODES: ClassVar = {"overview": OverviewScreen, "alarms": AlarmsScreen}
+    DEFAULT_MODE = "overview"
+    BINDINGS: ClassVar = [
+        Binding("o", "switch_mode('overview')", "Overview"),
+        Binding("a", "switch_mode('alarms')", "Alarms"),
+        Binding("p", "time('pause')", "Pause"),
+        Binding("r", "time('resume')", "Resume"),
+        Binding("s", "time('step')", "Step"),
+        Binding("plus,equals_sign", "time('faster')", "Faster", key_display="+", show=False),
+        Binding("minus", "time('slower')", "Slower", key_display="-", show=False),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, url: str, user: str | None = None, password: str | None = None,
+                 security: str | None = None, role: str | None = None,
+                 paths: Iterable[str] = PATHS) -> None:
+        super().__init__()
+        if role is not None and role not in ROLES:
+            raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        self.url = url
+        self.user = user
+        self.role = role
+        self.role_source = "--role" if role else ""
+        self.readings: dict[str, Reading] = {}
+        self.alarm_book: dict[str, dict[str, Any]] = {}  # path → what the server said
+        self.methods: dict[str, MethodInfo] = {}
+        self.last_answer: tuple[bool, str] | None = None
+        self.link_state = LinkState("connecting", url)
+        self.speed_set: float | None = None  # last speed this console set successfully
+        self._pending: dict[str, Reading] = {}
+        self._flush_posted = False
+        self._last_sim: tuple[float, float] | None = None  # (wall, sim) of the last change
+        self._rate: float | None = None
+        self.link = Link(url, user, password, security, paths,
+                         on_reading=self._on_reading, on_state=self._on_state,
+                         on_alarm_event=lambda d: self.post_message(AlarmEvent(d)))
+        self._link_task: asyncio.Task[None] | None = None
+
+    # --- life ---------------------------------------------------------------------------
+    async def on_mount(self) -> None:
+        self._link_task = asyncio.create_task(self.link.run())
+        self.set_interval(1.0, self._tick)
+
+    async def on_unmount(self) -> None:
+        await self.link.stop()
+        if self._link_task is not None:
+            done, _ = await asyncio.wait((self._link_task,), timeout=3.0)
+            if not done:
+                self._link_task.cancel()
+            await asyncio.gather(self._link_task, return_exceptions=True)
+
+    # --- from the link (messages up) ---------------------------------------------------------
+    def _on_reading(self, path: str, reading: Reading) -> None:
+        self._pending[path] = reading
+        if not self._flush_posted:
+            self._flush_posted = True
+            self.post_message(Telemetry())
+
+    def _on_state(self, state: LinkState) -> None:
+        self.post_message(LinkChanged(state))
+
+    def on_telemetry(self, _msg: Telemetry) -> None:
+        self._flush_posted = False
+        pending, self._pending = self._pending, {}
+        sim = pending.get("sim.time_s")
+        if sim is not None and isinstance(sim.value, float):
+            now = time.monotonic()
+            if self._last_sim is not None and sim.value != self._last_sim[1]:
+                dt = now - self._last_sim[0]
+                self._rate = (sim.value - self._last_sim[1]) / dt if dt < 2.0 else None
+            self._last_sim = (now, sim.value)
+        self.readings.update(pending)
+        self.refresh_view()
+
+    async def on_link_changed(self, msg: LinkChanged) -> None:
+        self.link_state = msg.state
+        self.refresh_view(bindings=True)
+        if msg.state.state == "connected":
+            try:
+                self.methods = {m.name: m for m in await self.link.methods()}
+            except Exception as exc:
+                if self.link.connected:
+                    self.answer(False, f"could not read the server's commands: {exc}")
+            await self.refresh_alarms()
+            self.refresh_view(bindings=True)
+
+    async def on_alarm_event(self, msg: AlarmEvent) -> None:
+        """Merge one AlarmConditionType event; state and value read from the server."""
+        d = msg.data
+        path = d.get("ConditionName")
+        if not path:
+            return
+        entry = self.alarm_book.setdefault(str(path), {"path": str(path), "severity": 0})
+        active, acked = bool(d.get("ActiveState/Id")), bool(d.get("AckedState/Id"))
+        message = str(d.get("Message") or "")
+        if "(was " in message:  # a transition carries the alarm's severity
+            entry["severity"] = int(d.get("Severity") or 0) if active else 200
+            entry["time"] = d.get("Time")
+        entry.update(active=active, acked=acked, message=message)
+        entry["state"] = await self.link.read(f"{path}.LimitState")
+        entry["value"] = await self.link.read(str(path))
+        self.refresh_view()
+
+    def _tick(self) -> None:
+        if self._last_sim is not None and time.monotonic() - self._last_sim[0] > 2.0:
+            self._rate = None  # no change for 2 s: held
+        self.refresh_view()
+
+    # --- what the screens show (attributes down) ------------------------------------------
+    @property
+    def link_connected(self) -> bool:
+        return self.link_state.state == "connected"
+
+    def refresh_view(self, bindings: bool = False) -> None:
+        """Hand the current screen what to show (and re-check the footer's bindings)."""
+        if not self.screen_stack or not self.is_running:
+            return  # starting or closing
+        if bindings:
+            self.refresh_bindings()
+        screen = self.screen
+        if isinstance(screen, TwinScreen) and screen.is_mounted:
+            screen.refresh_view()
+
+    def status_line(self) -> tuple[str, str, str, str, str]:
+        s = self.link_state
+        if s.state == "connected":
+            conn = "● connected"
+        elif s.state == "lost":
+            conn = f"✗ DISCONNECTED: {s.detail}" + (f" · retry {s.retry_s:g}s" if s.retry_s
+                                                    else "")
+        else:
+            conn = "○ connecting"
+        who = f"{self.user or 'anonymous'} ({self.role or 'role ?'})"
+        sim = self.readings.get("sim.time_s")
+        clock = ("sim " + fmt.utc(sim.source_time) if sim is not None and sim.source_time
+                 else "sim …")
+        if self._rate is not None:
+            rate = f"running ×{self._rate:.3g}"
+        elif self._last_sim is not None:
+            rate = "paused"
+        else:
+            rate = "…"
+        if self.speed_set is not None and self._rate is None:
+            rate += f" (speed set ×{self.speed_set:g})"
+        return conn, s.state, who, clock, rate
+
+    def alarm_counts(self) -> tuple[int, int, int]:
+        active = [a for a in self.alarms if a.get("active")]
+        red = sum(1 for a in active if int(a.get("severity", 0)) >= 800)
+        yellow = sum(1 for a in active if 500 <= int(a.get("severity", 0)) < 800)
+        unacked = sum(1 for a in self.alarms if not a.get("acked"))
+        return red, yellow, unacked
+
+    def control_line(self) -> str:
+        reason = self.refusal_reason("Step")
+        if reason:
+            return f"Time control disabled: {reason}"
+        return "p pause r run s step +/- speed"
+
+    def answer(self, ok: bool, text: str) -> None:
+        self.last_answer = (ok, text)
+        self.refresh_view()
+
+    # --- roles and controls ------------------------------------------------------------------
+    def needed_role(self, command: str) -> str:
+        m = self.methods.get(command)
+        return m.role if m is not None else ("viewer" if command.startswith("List")
+                                             else "operator")
+
+    def refusal_reason(self, command: str) -> str:
+        """Why this console will not send ``command`` ('' if it will)."""
+        needed = self.needed_role(command)
+        if role_allows(self.role, needed):
+            return ""
+        return f"{command} needs the {needed} role; you are {self.role} ({self.role_source})"
+
+    def allowed(self, command: str) -> bool | None:
+        """For check_action: True, or None (shown disabled) when the role may not use it."""
+        if not self.link_connected:
+            return None
+        return True if not self.refusal_reason(command) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "time" and parameters:
+            return self.allowed(TIME_COMMANDS.get(str(parameters[0]), "Step"))
+        return True
+
+    # --- commands ----------------------------------------------------------------------------
+    async def run_command(self, name: str, args: tuple[Any, ...] = ()) -> Outcome:
+        """Send one command and show the server's answer; never raises."""
+        reason = self.refusal_reason(name)
+        if reason:
+            out = Outcome(False, "disabled", reason)
+        else:
+            m = self.methods.get(name)
+            parent = m.parent if m is not None else ("sim" if name in SIM_METHODS
+                                                     else "satellite")
+            types = ([variant_type(a.kind) for a in m.args] if m is not None
+                     and len(m.args) == len(args) else None)
+            out = await self.link.call(parent, name, *args, types=types)
+            learned = _REFUSED_ROLE.search(out.message) if out.status == "BadUserAccessDenied" \
+                else None
+            if learned:
+                self.role, self.role_source = learned[2], "per server"
+                self.refresh_view(bindings=True)
+        mark = "✓" if out.ok else "✗"
+        self.answer(out.ok, f"{mark} {name}: {out.status} — {out.message}")
+        return out
+
+    async def action_time(self, what: str) -> None:
+        if what in ("pause", "resume"):
+            await self.run_command(TIME_COMMANDS[what])
+        elif what == "step":
+            await self.run_command("Step", (1,))
+        else:
+            current = self.speed_set or self._rate or 1.0
+            if what == "faster":
+                speed = next((s for s in SPEEDS if s > current * 1.001), SPEEDS[-1])
+            else:
+                speed = next((s for s in reversed(SPEEDS) if s < current * 0.999), SPEEDS[0])
+            if (await self.run_command("SetSpeed", (speed,))).ok:
+                self.speed_set = speed
+
+    def start_command(self, m: MethodInfo) -> None:
+        """From the palette: reason if disabled, else a form for the arguments, then a
+        confirmation for hazardous commands, then the call."""
+        reason = self.refusal_reason(m.name)
+        if reason:
+            self.answer(False, f"✗ {reason}")
+            return
+        if m.args:
+            self.push_screen(CommandForm(m), partial(self._confirm_and_send, m))
+        else:
+            self._confirm_and_send(m, ())
+
+    def _confirm_and_send(self, m: MethodInfo, args: tuple[Any, ...] | None) -> None:
+        if args is None:
+            return
+
+        def send(yes: bool | None = True) -> None:
+            if yes:
+                self.run_worker(self.run_command(m.name, args), group="commands")
+            else:
+                self.answer(False, f"{m.name}: cancelled")
+
+        if m.hazardous:
+            shown = ", ".join(f"{a.name}={v!r}" for a, v in zip(m.args, args, strict=False))
+            self.push_screen(ConfirmScreen(f"Send {m.name}({shown})?"), send)
+        else:
+            send()
+
+    async def refresh_alarms(self) -> None:
+        if not self.link_connected:
+            return
+        out = await self.link.call("satellite", "ListAlarms")
+        # The JSON list, once the server returns it as an output argument; until then the
+        # alarms come from the events this console has seen since it connected.
+        text = str(out.outputs[0]) if out.outputs else out.message
+        if out.ok and text.lstrip().startswith("["):
+            with contextlib.suppress(ValueError):
+                self.alarm_book = {str(a.get("path")): a for a in parse_alarms(text)}
+        self.refresh_view()
+
+    @property
+    def alarms(self) -> list[dict[str, Any]]:
+        """Active or unacknowledged alarms, worst first."""
+        out = [a for a in self.alarm_book.values() if a.get("active") or not a.get("acked")]
+        return sorted(out, key=lambda a: (-int(a.get("severity") or 0), str(a.get("path"))))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())

@@ -1,0 +1,136 @@
+"""``twin console`` and the console half of ``twin up``.
+
+``twin console --url opc.tcp://… --user NAME`` asks for the password (or reads
+``TWIN_PASSWORD``); ``--security`` takes an asyncua security string
+(``Basic256Sha256,SignAndEncrypt,client_cert.der,client_key.pem``); ``--role`` is a hint that
+disables controls the role may not use (the server decides either way).
+
+``twin up`` (:func:`up_command`) runs the twin and its OPC UA server on a thread of their own
+(their own event loop, so drawing the console never delays the plant or the publisher) and the
+console in the foreground, logged in as the first-start operator, or as ``--user``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+import threading
+from pathlib import Path
+
+from twin.errors import TwinError
+
+DEFAULT_URL = "opc.tcp://127.0.0.1:4840/orbital-twin/"
+
+
+def add_console_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=DEFAULT_URL, help=f"OPC UA endpoint (default {DEFAULT_URL})")
+    add_login_arguments(p)
+
+
+def add_login_arguments(p: argparse.ArgumentParser) -> None:
+    """Login options shared by ``twin console`` and ``twin up``."""
+    p.add_argument("--user", default=None, help="OPC UA user (default: anonymous)")
+    p.add_argument("--password", default=None, help="password (default: $TWIN_PASSWORD, or "
+                   "asked for)")
+    p.add_argument("--security", default=None, metavar="STRING", help="asyncua security "
+                   "string, e.g. Basic256Sha256,SignAndEncrypt,cert.der,key.pem (default: None "
+                   "policy, loopback servers only)")
+    p.add_argument("--role", choices=("viewer", "operator", "engineer"), default=None,
+                   help="your role, as a hint: controls it may not use are disabled (the "
+                   "server decides either way; without it the console learns the role from "
+                   "the server's first refusal)")
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.user is None:
+        return None
+    if args.password is not None:
+        return str(args.password)
+    env = os.environ.get("TWIN_PASSWORD")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise TwinError(f"no password for {args.user!r}: use --password or TWIN_PASSWORD")
+    return getpass.getpass(f"OPC UA password for {args.user}: ")
+
+
+def console_command(args: argparse.Namespace) -> int:
+    """``twin console``: the console against any running twin until q."""
+    from twin.console.app import ConsoleApp
+
+    app = ConsoleApp(args.url, args.user, _password(args), args.security, args.role)
+    app.run()
+    return 0
+
+
+def up_command(args: argparse.Namespace) -> int:
+    """``twin up`` without ``--headless``: server on a thread, console in the foreground.
+
+    ``args`` carries :func:`twin.opcua.server.add_serve_arguments` options plus
+    :func:`add_login_arguments`. The embedded endpoint is loopback, so the None policy is
+    offered (sessions still need a password); on the first start the console logs in as the
+    ``operator`` user created then, and the new passwords are printed after it closes.
+    """
+    from twin.cli import load_config
+    from twin.console.app import ConsoleApp
+    from twin.influx import sink_for
+    from twin.opcua.server import ServerOptions, TwinServer, is_loopback
+    from twin.runtime import Twin
+
+    twin = Twin(load_config(args.config), seed=args.seed, state_dir=args.state_dir,
+                mode="paused" if args.paused else "realtime", speed=args.speed,
+                publish_hz=args.publish_hz)
+    sink = sink_for(twin.config, twin.catalogue, getattr(args, "influx", None))
+    if sink is not None:
+        sink.attach(twin)
+    options = ServerOptions(endpoint=args.endpoint, state_dir=Path(args.state_dir),
+                            users_file=Path(args.users) if args.users else None,
+                            allow_none=args.allow_none or is_loopback(args.endpoint),
+                            anonymous=True if args.anonymous else None,
+                            trust_new=args.trust_new)
+    server = TwinServer(twin, options)
+    ready = threading.Event()
+    failed: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def run_server() -> None:
+        try:
+            await server.start()
+        except BaseException as exc:
+            failed.append(exc)
+            ready.set()
+            return
+        ready.set()
+        try:
+            await twin.run(stop)
+        finally:
+            await server.stop()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run_server(),),
+                              name="twin-server", daemon=True)
+    thread.start()
+    ready.wait(60)
+    if failed:
+        raise TwinError(f"twin up: the OPC UA server did not start: {failed[0]}")
+    user, password = args.user, None
+    if user is None and "operator" in server.created_users:
+        user, password = "operator", server.created_users["operator"]
+    elif user is not None:
+        password = _password(args)
+    try:
+        ConsoleApp(server.url, user, password, args.security, args.role).run()
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        if not thread.is_alive():
+            loop.close()
+        if sink is not None:
+            sink.close()
+    for name, pw in server.created_users.items():
+        print(f"created OPC UA user {name!r} with password {pw!r} (shown once; stored hashed "
+              f"in {Path(args.state_dir) / 'users.json'})")
+    return 0
