@@ -71,6 +71,7 @@ class Publisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         waiter = asyncio.ensure_future(stop.wait())
+        wake: asyncio.Future[bool] | None = None
         try:
             while not stop.is_set():
                 wake = asyncio.ensure_future(self._wake.wait())
@@ -79,8 +80,10 @@ class Publisher:
                 self._wake.clear()
                 if not stop.is_set():
                     await self.publish()
-        finally:
+        finally:  # also when cancelled mid-wait: leave no pending task behind
             waiter.cancel()
+            if wake is not None:
+                wake.cancel()
 
     async def publish(self) -> int:
         """Publish the channels that changed since the last call; returns how many."""
