@@ -176,7 +176,8 @@ class BoardPoller:
             while not predicate():
                 self.changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), self.period_s)
+                    async with asyncio.timeout(self.period_s):
+                        await self.changed.wait()
 
     async def command(self, path: str, value: float) -> CommandResult:
         raise NotImplementedError
@@ -351,7 +352,8 @@ class AsciiPoller(BoardPoller):
                 self._fail(exc)
             self._heard.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heard.wait(), poll)
+                async with asyncio.timeout(poll):
+                    await self._heard.wait()
 
     async def _probe(self) -> None:
         """``QRY,ALL``: a whole telemetry cycle now; a timeout if nothing answers."""
@@ -361,7 +363,8 @@ class AsciiPoller(BoardPoller):
             t0 = time.perf_counter()
             self.bus.write(format_sentence([self.board.talker + "QRY", "ALL"]))
             try:
-                await asyncio.wait_for(self._heard.wait(), self.timeout_s)
+                async with asyncio.timeout(self.timeout_s):
+                    await self._heard.wait()
             except TimeoutError:
                 raise LinkError("timeout", f"board {self.board.name} ({self.where}) "
                                 f"{self.board.talker}QRY,ALL",

@@ -127,6 +127,7 @@ class HilSync:
         while not stop.is_set():
             seen = self.applied
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), period_s)
+                async with asyncio.timeout(period_s):
+                    await stop.wait()
             if self.applied == seen and not stop.is_set():
                 self.apply()

@@ -154,7 +154,8 @@ class SerialBus:
         """Wait for more bytes; False after ``timeout`` without any."""
         self._more.clear()
         try:
-            await asyncio.wait_for(self._more.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._more.wait()
         except TimeoutError:
             return False
         return True

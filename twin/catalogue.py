@@ -22,6 +22,7 @@ import numpy as np
 from twin.model.state import GPU_STATE_NAMES
 
 if TYPE_CHECKING:
+    from twin.clock import Clock
     from twin.config import SatelliteConfig
     from twin.model.plant import Plant
 
@@ -121,9 +122,9 @@ class Catalogue:
         raw += self.offset
         return raw
 
-    def sample(self, plant: Plant) -> np.ndarray:
-        """A frame of the plant at its current tick."""
-        return self.frame(plant_values(plant))
+    def sample(self, plant: Plant, clock: Clock | None = None) -> np.ndarray:
+        """A frame of the plant (and its clock, when it has one) at its current tick."""
+        return self.frame(plant_values(plant, clock))
 
 
 def _limits(lo: float | None = None, hi: float | None = None) -> Limits:
@@ -147,6 +148,15 @@ def build_catalogue(cfg: SatelliteConfig) -> Catalogue:
     groups: list[tuple[Group, int]] = [
         (G("sim.time_s", "time_s", "s", "float", 0, 1e12, "simulated time since epoch",
            source="derived"), 1),
+        (G("sim.mode", "clock_mode", "", "enum", 0, 2, "clock: paused, real time × speed, or as "
+           "fast as possible", source="derived", enum=("paused", "realtime", "fast")), 1),
+        (G("sim.speed_x", "clock_speed", "", "float", 0, 1000, "real-time factor asked for",
+           source="derived"), 1),
+        (G("sim.behind_s", "clock_behind_s", "s", "float", 0, 1e6, "how far simulated time "
+           "lags the wall clock × speed", source="derived", yellow=_limits(None, 1.0)), 1),
+        (G("orbit.next_transition_s", "next_transition_s", "s", "float", 0, 1e5,
+           "time to the next eclipse entry (sunlit) or exit (in eclipse); 0 if none within two "
+           "orbits", source="derived"), 1),
         (G("orbit.sunlit", "sunlit", "", "bool", 0, 1, "Sun visible (more than half its disk)"),
          1),
         (G("orbit.illumination_pct", "illumination", "%", "float", 0, 100,
@@ -347,9 +357,17 @@ def format_table(channels: Sequence[Channel], fmt: Callable[[Channel], list[str]
                      for r in rows)
 
 
-def plant_values(plant: Plant) -> dict[str, np.ndarray | float]:
-    """The plant's observables (SI) at its current tick, keyed as the catalogue expects."""
+def plant_values(plant: Plant, clock: Clock | None = None) -> dict[str, np.ndarray | float]:
+    """The plant's observables (SI) at its current tick, keyed as the catalogue expects, plus
+    the clock's state (a batch run without a clock runs as fast as possible)."""
     from twin.model.outputs import outputs
 
-    return outputs(plant.params, plant.state, plant.inputs, plant.illumination, plant.beta_rad,
-                   plant.env_row.flux_w_m2)
+    values = outputs(plant.params, plant.state, plant.inputs, plant.illumination,
+                     plant.beta_rad, plant.env_row.flux_w_m2)
+    values["next_transition_s"] = plant.next_transition_in_s()
+    if clock is None:
+        values.update(clock_mode=2.0, clock_speed=0.0, clock_behind_s=0.0)
+    else:
+        values.update(clock_mode=float(("paused", "realtime", "fast").index(clock.mode)),
+                      clock_speed=clock.speed, clock_behind_s=clock.behind_s)
+    return values

@@ -116,7 +116,7 @@ class Twin:
     def refresh(self) -> None:
         """Sample the plant into the mirror, tell the listeners (boards may overwrite measured
         channels), then judge the alarms on what the mirror finally shows."""
-        self.mirror.update_all(self.catalogue.sample(self.plant), self.plant.t_s)
+        self.mirror.update_all(self.catalogue.sample(self.plant, self.clock), self.plant.t_s)
         for fn in self._frame_listeners:
             fn(self)
         if hasattr(self, "alarms"):

@@ -35,7 +35,7 @@ async def test_every_channel_is_addressable_by_its_path(served: TwinServer):
         paths = [ch.path for ch in served.twin.catalogue.channels]
         nodes = [c.get_node(ua.NodeId(p, ns)) for p in paths]
         values = await c.read_values(nodes)
-    assert len(values) == len(paths) == 903
+    assert len(values) == len(paths) > 900  # every channel of the default satellite
 
 
 async def test_a_gpu_temperature_is_an_analog_item_in_celsius_with_its_range(served: TwinServer):

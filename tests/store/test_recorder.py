@@ -31,7 +31,7 @@ def test_a_simulated_run_stores_the_same_frames_as_the_in_memory_path(tmp_path, 
         times, frames = r.read_frames()
         assert same_bits(frames, expected)
         assert same_bits(times, expected[:, catalogue["sim.time_s"].index])
-        assert len(r) == len(catalogue) == 903
+        assert len(r) == len(catalogue)
         m = r.meta
     assert m.config_text == Path(cfg.source).read_text(encoding="utf-8")
     assert (m.seed, m.step_s, m.record_every_s, m.satellite) == (3, 1.0, 10.0,

@@ -157,6 +157,7 @@ class Plant:
         self._next_event_us: int | None = None
         self._env: EnvTable | None = None
         self._digest = params_digest(self.params)
+        self._transition: tuple[float | None, bool] | None = None
         self.env_row = self._env_row(self.state.t_us, int(round(cfg.simulation.step_s * 1e6)))
 
     # --- time ------------------------------------------------------------------------------
@@ -178,6 +179,20 @@ class Plant:
         """Fraction of the Sun's disk visible at the start of the last step."""
         assert self._env is not None
         return self._env.illumination[self._env_k]
+
+    def next_transition_in_s(self) -> float:
+        """Seconds to the next eclipse entry (if sunlit) or exit; 0 if none within two orbits.
+
+        Cached: the search (~1.5 ms) runs again only once the cached transition has passed or
+        the Sun state no longer matches it.
+        """
+        t = self.t_s
+        sunlit = self.illumination > 0.5
+        cached = self._transition
+        if cached is None or cached[1] != sunlit or (cached[0] is not None and t >= cached[0]):
+            nxt = orb.next_transition(self.params.orbit, t, sunlit)
+            cached = self._transition = (nxt, sunlit)
+        return 0.0 if cached[0] is None else max(0.0, cached[0] - t)
 
     @property
     def beta_rad(self) -> float:
@@ -296,6 +311,7 @@ class Plant:
         other._digest = self._digest
         other._env = None
         other._next_event_us = None
+        other._transition = None
         other.restore(self.checkpoint())
         return other
 

@@ -248,6 +248,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--influx", default=None, metavar="FILE", help="also send telemetry to "
                    "InfluxDB: [influx] table of FILE, or the TWIN_INFLUX_* environment")
+    p.add_argument("--boards", default=None, metavar="FILE", help="twin serve: poll the real "
+                   "boards listed in this lab file (see configs/lab-example.toml)")
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -259,12 +261,24 @@ def serve_command(args: argparse.Namespace) -> int:
     twin = Twin(load_config(args.config), seed=args.seed, state_dir=args.state_dir,
                 mode="paused" if args.paused else "realtime", speed=args.speed,
                 publish_hz=args.publish_hz)
+    lab = None
+    if getattr(args, "boards", None):
+        if getattr(args, "command", None) == "up":
+            raise TwinError("--boards is for twin serve; twin up runs the firmware stubs")
+        from hil.lab import load_lab
+
+        lab = load_lab(args.boards, twin.catalogue)
     sink = sink_for(twin.config, twin.catalogue, args.influx)
     if sink is not None:
         sink.attach(twin)
     runner = serve
     if getattr(args, "command", None) == "up":  # the embedded default: stub boards on wires
         from twin.embedded import run_embedded as runner
+    elif lab is not None:  # real boards in a lab
+        from hil.lab import run_lab
+
+        async def runner(twin, endpoint, state_dir, **kw):  # type: ignore[no-redef]
+            await run_lab(twin, lab, endpoint, state_dir, **kw)
     try:
         asyncio.run(runner(twin, args.endpoint, args.state_dir, allow_none=args.allow_none,
                            anonymous=True if args.anonymous else None,
