@@ -53,6 +53,15 @@ def show(reading: Reading | None, fmt: Format) -> str:
     return text
 
 
+def countdown(v: Any) -> str:
+    """Seconds to the next eclipse entry or exit as ``in 14:49`` (0: none within two orbits)."""
+    x = float(v)
+    if x != x or x <= 0.0:
+        return "none soon"
+    m, s = divmod(int(x), 60)
+    return f"in {m}:{s:02d}"
+
+
 def sim_clock(seconds: float) -> str:
     """Simulated seconds as ``d HH:MM:SS``: ``93784`` → ``1d 02:03:04``."""
     if not math.isfinite(seconds):

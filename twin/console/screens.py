@@ -36,6 +36,7 @@ OVERVIEW: list[tuple[str, str, list[tuple[str, str, fmt.Format]]]] = [
         ("Light      ", "orbit.sunlit", fmt.flag("sunlit", "ECLIPSE")),
         ("Beta       ", "orbit.beta_deg", fmt.number(1, "°")),
         ("Illuminated", "orbit.illumination_pct", fmt.number(0, "%")),
+        ("Next edge  ", "orbit.next_transition_s", fmt.countdown),
     ]),
     ("thermal", "Thermal", [
         ("Hottest GPU", "compute.hottest_gpu_temp_c", fmt.number(1, "°C")),
