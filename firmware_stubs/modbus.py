@@ -1,8 +1,8 @@
 """Modbus application layer as board firmware does it: PDUs, exception codes, RTU and MBAP frames.
 
 Pure functions, no I/O: :func:`process` turns a request PDU into a response PDU against a
-:class:`~firmware_stubs.core.BoardCore`; :func:`crc16` and :func:`rtu_frame` build RTU frames;
-:func:`mbap_frame` builds Modbus TCP ones. Spec: *MODBUS Application Protocol Specification
+:class:`~firmware_stubs.core.BoardCore`. CRC and RTU/MBAP framing are the project's one
+implementation in :mod:`hil.modbus` (bytes on a wire are the same on both sides). Spec: *MODBUS Application Protocol Specification
 V1.1b3* (functions 01-06, 15, 16; exception codes, §7) and *MODBUS over Serial Line V1.02* (RTU
 framing and CRC, §2.5; t3.5 = 1.75 ms above 19200 Bd, §2.5.1.1).
 
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
+
+from hil.modbus import crc16  # one CRC and framing for both sides
 
 if TYPE_CHECKING:
     from firmware_stubs.core import BoardCore
@@ -35,38 +37,8 @@ class ModbusError(Exception):
         super().__init__(f"exception {code:02d}: {why}")
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC = _crc_table()
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF); sent low byte first."""
-    crc = 0xFFFF
-    for b in data:
-        crc = (crc >> 8) ^ _CRC[(crc ^ b) & 0xFF]
-    return crc
-
-
-def rtu_frame(device_id: int, pdu: bytes) -> bytes:
-    body = bytes([device_id]) + pdu
-    return body + struct.pack("<H", crc16(body))
-
-
 def rtu_check(frame: bytes) -> bool:
     return len(frame) >= 4 and crc16(frame[:-2]) == struct.unpack("<H", frame[-2:])[0]
-
-
-def mbap_frame(transaction: int, unit: int, pdu: bytes) -> bytes:
-    return struct.pack(">HHHB", transaction, 0, len(pdu) + 1, unit) + pdu
 
 
 def exception_pdu(function: int, code: int) -> bytes:
