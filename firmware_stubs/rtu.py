@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 
 from firmware_stubs.base import StubBase
-from firmware_stubs.modbus import process, rtu_check, rtu_frame
+from firmware_stubs.modbus import process, rtu_check
 from firmware_stubs.serial_link import SerialLine
+from hil.modbus import rtu_frame
 
 
 class RtuStub(StubBase):

@@ -13,7 +13,8 @@ import contextlib
 import struct
 
 from firmware_stubs.base import StubBase
-from firmware_stubs.modbus import mbap_frame, process
+from firmware_stubs.modbus import process
+from hil.modbus import mbap_frame
 
 
 class TcpStub(StubBase):

@@ -9,8 +9,8 @@ import pytest
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 from stubkit import BOARDS, SILENT, ManualClock, RawPort, client, constant, modbus_stub
 
-from firmware_stubs.modbus import rtu_frame
 from hil.boardfile import decode_block
+from hil.modbus import rtu_frame
 from twin.errors import CommandError
 
 BUS_V = "power.bus.voltage_v"

@@ -15,9 +15,9 @@ import pytest
 from pymodbus.exceptions import ModbusIOException
 from stubkit import BOARDS, SILENT, RawPort, client, constant, modbus_stub
 
-from firmware_stubs.modbus import crc16, mbap_frame, rtu_frame
 from firmware_stubs.sources import CallableSource
 from hil.boardfile import decode_block, encode_write
+from hil.modbus import crc16, mbap_frame, rtu_frame
 
 POWER = BOARDS["power"]
 

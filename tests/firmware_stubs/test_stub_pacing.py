@@ -13,7 +13,7 @@ import struct
 
 from stubkit import RawPort, modbus_stub
 
-from firmware_stubs.modbus import rtu_frame
+from hil.modbus import rtu_frame
 
 CHAR_S = 10 / 115200
 REQUEST = rtu_frame(1, struct.pack(">BHH", 4, 0, 125))  # 125 registers: a 255-byte answer
