@@ -3,8 +3,9 @@
 Pure functions, no I/O: :func:`process` turns a request PDU into a response PDU against a
 :class:`~firmware_stubs.core.BoardCore`. CRC and RTU/MBAP framing are the project's one
 implementation in :mod:`hil.modbus` (bytes on a wire are the same on both sides).
-Spec: *MODBUS Application Protocol Specification V1.1b3* (functions 01-06, 15, 16; exception codes, §7) and *MODBUS over Serial Line V1.02* (RTU
-framing and CRC, §2.5; t3.5 = 1.75 ms above 19200 Bd, §2.5.1.1).
+Spec: *MODBUS Application Protocol Specification V1.1b3* (functions 01-06, 15, 16; exception
+codes, §7) and *MODBUS over Serial Line V1.02* (RTU framing and CRC, §2.5; t3.5 = 1.75 ms above
+19200 Bd, §2.5.1.1).
 
 Supported functions and their limits (quantity outside them → exception 03):
 01 read coils and 02 read discrete inputs (1..2000), 03 read holding and 04 read input
