@@ -97,9 +97,10 @@ class AlarmBook:
             self.alarms[path] = alarm
             changed.append(alarm)
             if not self.shelved(alarm):
+                was = old.state if old else "ok"
                 self.twin.event("alarm", alarm.severity if s else 200,
-                                f"{path} = {alarm.value:g}: {alarm.state} (was "
-                                f"{old.state if old else 'ok'})", **_data(alarm))
+                                f"{path} = {alarm.value:g}: {alarm.state} (was {was})",
+                                previous=was, **_data(alarm))
         self.state = new
         for fn in self.listeners:
             fn(changed)

@@ -76,13 +76,16 @@ def up_command(args: argparse.Namespace) -> int:
     """
     from twin.cli import load_config
     from twin.console.app import ConsoleApp
+    from twin.embedded import EmbeddedBoards
     from twin.influx import sink_for
     from twin.opcua.server import ServerOptions, TwinServer, is_loopback
+    from twin.recording import start_recording
     from twin.runtime import Twin
 
     twin = Twin(load_config(args.config), seed=args.seed, state_dir=args.state_dir,
                 mode="paused" if args.paused else "realtime", speed=args.speed,
                 publish_hz=args.publish_hz)
+    recorder = start_recording(twin, args)
     sink = sink_for(twin.config, twin.catalogue, getattr(args, "influx", None))
     if sink is not None:
         sink.attach(twin)
@@ -106,7 +109,8 @@ def up_command(args: argparse.Namespace) -> int:
             return
         ready.set()
         try:
-            await twin.run(stop)
+            async with EmbeddedBoards(twin):  # the stub boards on wires, as `twin up --headless`
+                await twin.run(stop)
         finally:
             await server.stop()
 
@@ -130,6 +134,9 @@ def up_command(args: argparse.Namespace) -> int:
             loop.close()
         if sink is not None:
             sink.close()
+        if recorder is not None:
+            recorder.close()
+            print(f"recorded to {recorder.directory}")
     for name, pw in server.created_users.items():
         print(f"created OPC UA user {name!r} with password {pw!r} (shown once; stored hashed "
               f"in {Path(args.state_dir) / 'users.json'})")

@@ -250,6 +250,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    "InfluxDB: [influx] table of FILE, or the TWIN_INFLUX_* environment")
     p.add_argument("--boards", default=None, metavar="FILE", help="twin serve: poll the real "
                    "boards listed in this lab file (see configs/lab-example.toml)")
+    from twin.recording import add_record_arguments
+
+    add_record_arguments(p)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -268,6 +271,9 @@ def serve_command(args: argparse.Namespace) -> int:
         from hil.lab import load_lab
 
         lab = load_lab(args.boards, twin.catalogue)
+    from twin.recording import start_recording
+
+    recorder = start_recording(twin, args)
     sink = sink_for(twin.config, twin.catalogue, args.influx)
     if sink is not None:
         sink.attach(twin)
@@ -287,4 +293,7 @@ def serve_command(args: argparse.Namespace) -> int:
     finally:
         if sink is not None:
             sink.close()
+        if recorder is not None:
+            recorder.close()
+            print(f"recorded to {recorder.directory}", file=sys.stderr)
     return 0
