@@ -16,13 +16,13 @@ import csv
 import itertools
 import math
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
+from twin.configschema import parse_toml, read_text_file
 from twin.errors import CommandError, ConfigError
 
 if TYPE_CHECKING:
@@ -280,12 +280,7 @@ class RecordingSource:
 
 
 def _read_toml(path: str | Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), "", None, f"a readable file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "", None, f"valid TOML ({exc})") from None
+    return parse_toml(read_text_file(path, "file"), str(path))
 
 
 def _check_channel(name: str, file: str, key: str, catalogue: Catalogue | None) -> None:

@@ -38,13 +38,12 @@ import itertools
 import math
 import re
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twin.configschema import build, param
+from twin.configschema import build, param, parse_toml, read_text_file
 from twin.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
@@ -312,22 +311,11 @@ def load_boards(catalogue: Catalogue, directory: str | Path = BOARDS_DIR) -> dic
 def load_board(path: str | Path, catalogue: Catalogue) -> Board:
     """Read and check a board file against ``catalogue``; errors are one-line ConfigErrors."""
     path = board_file(path)
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", None, "an existing board file (not found)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, "", None, f"a readable UTF-8 board file ({exc})") from None
-    return parse_board(text, catalogue, file)
+    return parse_board(read_text_file(path, "board file"), catalogue, str(path))
 
 
 def parse_board(text: str, catalogue: Catalogue, file: str = "<string>") -> Board:
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "", None, f"valid TOML ({exc})") from None
-    spec = build(BoardFileSpec, table, file)
+    spec = build(BoardFileSpec, parse_toml(text, file), file)
     return _Resolver(spec, catalogue, file).board()
 
 

@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,7 @@ from hil.sync import HilSync
 from hil.transport import SerialBus, rtu_gap_s
 from twin.catalogue import Catalogue
 from twin.commands import CommandRecord
-from twin.configschema import build, param
+from twin.configschema import build, param, parse_toml, read_text_file
 from twin.errors import ConfigError
 from twin.runtime import Twin
 
@@ -123,17 +122,7 @@ def load_lab(path: str | Path, catalogue: Catalogue) -> LabConfig:
     """Read and check a lab file against the board files and ``catalogue``."""
     path = Path(path)
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", None, "an existing lab file (not found)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, "", None, f"a readable UTF-8 lab file ({exc})") from None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "", None, f"valid TOML ({exc})") from None
-    spec = build(LabFileSpec, table, file)
+    spec = build(LabFileSpec, parse_toml(read_text_file(path, "lab file"), file), file)
     boards_dir = (path.parent / spec.lab.boards_dir) if spec.lab.boards_dir else BOARDS_DIR
     if not boards_dir.is_dir():
         raise ConfigError(file, "lab.boards_dir", spec.lab.boards_dir,

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from twin.configschema import build, param
+from twin.configschema import build, param, parse_toml, read_text_file
 from twin.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -200,25 +199,11 @@ class Loaded:
 
 def load_satellite(path: str | Path = DEFAULT_SATELLITE) -> Loaded:
     """Read, type-check, range-check and cross-check a satellite file."""
-    path = Path(path)
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", None, "an existing satellite file (not found)") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(file, "", None, f"a UTF-8 text file (byte {exc.start} is not)") from None
-    except OSError as exc:
-        raise ConfigError(file, "", None, f"a readable file ({exc.strerror})") from None
-    return parse_satellite(text, file)
+    return parse_satellite(read_text_file(path, "satellite file"), str(path))
 
 
 def parse_satellite(text: str, file: str = "<string>") -> Loaded:
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "", None, f"valid TOML ({exc})") from None
-    cfg = build(SatelliteConfig, table, file)
+    cfg = build(SatelliteConfig, parse_toml(text, file), file)
     cfg = _with_source(cfg, file)
     warnings = check_consistency(cfg, file)
     return Loaded(cfg, tuple(warnings))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 import types
 import typing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from twin.errors import ConfigError
@@ -176,3 +178,24 @@ def describe(cls: type) -> list[tuple[str, str, str]]:
         else:
             rows.append((f.name, _type_name(hint) + _range_text(f.metadata), _doc(f)))
     return rows
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """The text of a config file, or one ConfigError naming it (``what``: "scenario file")."""
+    file = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "", None, f"an existing {what} (not found)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", None, f"a UTF-8 text file (byte {exc.start} is not)") from None
+    except OSError as exc:
+        raise ConfigError(file, "", None, f"a readable {what} ({exc.strerror})") from None
+
+
+def parse_toml(text: str, file: str) -> dict[str, Any]:
+    """A TOML table, or one ConfigError naming the file and the line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "", None, f"valid TOML ({exc})") from None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +21,7 @@ from typing import Any
 from twin.catalogue import Catalogue, build_catalogue
 from twin.commands import Command, command_catalogue, convert_args
 from twin.config import CONFIG_DIR, DEFAULT_SATELLITE, SatelliteConfig, load_satellite
-from twin.configschema import build, param
+from twin.configschema import build, param, parse_toml, read_text_file
 from twin.errors import CommandError, ConfigError
 from twin.model import faults as flt
 from twin.model.params import Params, build_params
@@ -154,24 +153,11 @@ def compare(x: float, op: str, v: float) -> bool:
 # --- loading ---------------------------------------------------------------------------------
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; one ConfigError (``file:line``) if anything is wrong."""
-    path = Path(path)
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", None, "an existing scenario file (not found)") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(file, "", None, f"a UTF-8 text file (byte {exc.start} is not)") from None
-    except OSError as exc:
-        raise ConfigError(file, "", None, f"a readable file ({exc.strerror})") from None
-    return parse_scenario(text, file)
+    return parse_scenario(read_text_file(path, "scenario file"), str(path))
 
 
 def parse_scenario(text: str, file: str = "<string>") -> Scenario:
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "", None, f"valid TOML ({exc})") from None
+    table = parse_toml(text, file)
     try:
         return _Parser(table, text, file).scenario()
     except ConfigError as exc:
