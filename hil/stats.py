@@ -1,10 +1,9 @@
-"""Link statistics of one board: counters, round-trip latency, and their channel values.
+"""Link statistics of one board: counters and round-trip latency.
 
 Counters only grow (``polls`` counts transactions and, for ASCII boards, sentences received).
 ``errors`` counts CRC failures, bad headers, wrong device ids and unparsable lines together;
-``failures`` splits every failed transaction by reason. :meth:`LinkStats.channels` gives the
-values of the proposed catalogue channels ``hil.board.<name>.{online, polls, timeouts, errors,
-exceptions, latency_ms}``.
+``failures`` splits every failed transaction by reason. The numbers are plain values keyed by
+statistic (:meth:`LinkStats.as_dict`); they become channels once the catalogue names them.
 """
 
 from __future__ import annotations
@@ -59,10 +58,3 @@ class LinkStats:
                 "latency_ms_p50": self.latency_p(50) * 1e3,
                 "latency_ms_p99": self.latency_p(99) * 1e3}
 
-    def channels(self, board: str) -> dict[str, float]:
-        """Mirror-ready values of ``hil.board.<board>.*`` (latency: the median, ms)."""
-        p = f"hil.board.{board}."
-        return {p + "online": float(self.online), p + "polls": float(self.polls),
-                p + "timeouts": float(self.timeouts), p + "errors": float(self.errors),
-                p + "exceptions": float(self.exceptions),
-                p + "latency_ms": self.latency_p(50) * 1e3}

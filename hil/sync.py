@@ -113,12 +113,13 @@ class HilSync:
         self.changed.set()
         return residuals
 
-    def link_channels(self) -> dict[str, float]:
-        """``hil.board.<name>.*`` values of every board (for the proposed catalogue channels)."""
-        out: dict[str, float] = {}
+    def link_stats(self) -> dict[str, dict[str, float | int | bool]]:
+        """Board name → its link statistics (no channel names are invented here: the
+        catalogue does not name board channels yet)."""
+        out = {}
         for p in self.pollers:
             p.stats.online = p.link_state() != "offline"
-            out.update(p.stats.channels(p.board.name))
+            out[p.board.name] = p.stats.as_dict()
         return out
 
     async def run(self, stop: asyncio.Event | None = None, period_s: float = 0.05) -> None:
