@@ -117,10 +117,13 @@ class Twin:
         """Sample the plant into the mirror, tell the listeners (boards may overwrite measured
         channels), then judge the alarms on what the mirror finally shows."""
         self.mirror.update_all(self.catalogue.sample(self.plant, self.clock), self.plant.t_s)
+        self.publish()
+
+    def publish(self) -> None:
+        """Tell the frame listeners the mirror changed, then judge the alarms on it."""
         for fn in self._frame_listeners:
             fn(self)
-        if hasattr(self, "alarms"):
-            self.alarms.evaluate()
+        self.alarms.evaluate()
 
     def tick(self, wall_s: float) -> int:
         """Run the steps due at ``wall_s``; refresh the mirror if any ran."""

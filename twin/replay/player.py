@@ -192,10 +192,7 @@ class ReplayTwin(Twin):
             self.replayer.play()
 
     def refresh(self) -> None:
-        if hasattr(self, "replayer"):
-            self.show()
-        else:  # during Twin.__init__, before the mirror shows the recording
-            super().refresh()
+        self.show()
 
     def show(self) -> None:
         """Put the play head's frame into the mirror and tell the listeners."""
@@ -206,11 +203,7 @@ class ReplayTwin(Twin):
         self.clock.mode = "realtime" if r.playing else "paused"
         self.mirror.update_all(r.frame, r.tick_s, GOOD)
         self.mirror.source = SOURCE  # type: ignore[attr-defined]
-        for fn in self._frame_listeners:
-            fn(self)
-        alarms = getattr(self, "alarms", None)  # limit alarms judge the replayed values too
-        if alarms is not None:
-            alarms.evaluate()
+        self.publish()  # listeners, and the limit alarms judge the replayed values too
 
     def tick(self, wall_s: float) -> int:
         """Move the play head (the wall clock is the replayer's); 1 if the frame changed."""
