@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from hil.lab import close_pollers
+from hil.lab import close_pollers, lab_twin
 from twin.runtime import BAD_NO_COMMUNICATION, GOOD, UNCERTAIN_SUBSTITUTE, Twin
 
 ENV_BOARDS = "TWIN_BENCH_BOARDS"
@@ -363,16 +363,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def make_bench() -> Bench:
     """A bench as the environment says (not started)."""
     from twin.config import DEFAULT_SATELLITE, load_satellite
+    from twin.embedded import embedded_twin
     from twin.errors import TwinError
 
+    lab_file = os.environ.get(ENV_BOARDS) or None
     try:
         config = load_satellite(os.environ.get(ENV_CONFIG) or DEFAULT_SATELLITE).config
         seed = int(os.environ.get(ENV_SEED) or 1)
         startup_s = float(os.environ.get(ENV_STARTUP) or 10.0)
-    except (TwinError, ValueError) as exc:
+        # the twin is built with its boards: their hil.* channels are in its catalogue
+        if lab_file is None:
+            twin = embedded_twin(config, seed=seed, mode="realtime")
+        else:
+            twin, _ = lab_twin(config, lab_file, seed=seed, mode="realtime")
+    except (TwinError, ValueError) as exc:  # a bad lab file: one line naming file and key
         pytest.fail(f"twin bench: {exc}", pytrace=False)
-    twin = Twin(config, seed=seed, mode="realtime")
-    return Bench(twin, os.environ.get(ENV_BOARDS) or None, startup_s=startup_s)
+    return Bench(twin, lab_file, startup_s=startup_s)
 
 
 @pytest.fixture

@@ -30,6 +30,11 @@ the mirror sync, and forwards the twin's accepted commands (OPC UA, console, sce
 tests) to every board that has the command's channel, confirming each by read-back or ACK; a
 failed forward is a twin event of severity 700 naming board and reason. :func:`run_lab` adds
 the OPC UA server and runs until ``stop``.
+
+Build the twin with the lab's boards, so that their ``hil.*`` link and residual channels (with
+the lab's timeouts) are in the catalogue before the OPC UA server, the recorder or InfluxDB look
+at it: ``twin, lab = lab_twin(config, "lab.toml", mode="realtime")``, the same as
+``lab = load_lab(path, build_catalogue(config)); twin = Twin(config, boards=lab.boards)``.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from hil.boardfile import BOARDS_DIR, Board, load_boards
 from hil.poller import BoardPoller, CommandResult, make_poller
 from hil.sync import HilSync
 from hil.transport import SerialBus, rtu_gap_s
-from twin.catalogue import Catalogue
+from twin.catalogue import BoardChannels, Catalogue, build_catalogue
 from twin.commands import CommandRecord
 from twin.configschema import build, param, parse_toml, read_text_file
 from twin.errors import ConfigError
@@ -110,6 +115,10 @@ class LabBoard:
     def where(self) -> str:
         return self.device or f"{self.host}:{self.port}"
 
+    def board_channels(self) -> BoardChannels:
+        """The board's ``hil.*`` channels (with this lab's timeout), for ``Twin(boards=...)``."""
+        return self.board.board_channels()
+
 
 @dataclass(frozen=True, slots=True)
 class LabConfig:
@@ -138,6 +147,13 @@ def load_lab(path: str | Path, catalogue: Catalogue) -> LabConfig:
                               "each board listed once (it is already listed)")
     _check_shared_lines(out, file)
     return LabConfig(spec.lab.name, file, tuple(out))
+
+
+def lab_twin(config: Any, path: str | Path, **twin_options: Any) -> tuple[Twin, LabConfig]:
+    """The lab file at ``path`` and a twin built with its boards (``twin_options`` go to
+    :class:`~twin.runtime.Twin`: seed, state_dir, mode...)."""
+    lab = load_lab(path, build_catalogue(config))
+    return Twin(config, boards=lab.boards, **twin_options), lab
 
 
 def _lab_board(b: LabBoardSpec, known: dict[str, Board], file: str, key: str) -> LabBoard:

@@ -1,8 +1,9 @@
 """One poller per board: poll at the board's rate, decode into catalogue channels, command.
 
 A poller keeps the board's last decoded values (:class:`~hil.boardfile.Decoded`, by catalogue
-path or ``status.<name>``), the board's sample time (simulated seconds, from its status block),
-and when it last heard from the board. :meth:`BoardPoller.link_state` turns the age of that into
+path or ``status.<name>``), the board's sample time (simulated seconds, from its status block;
+per value, since an ASCII board's sample arrives over many sentences), and when it last heard
+from the board. :meth:`BoardPoller.link_state` turns the age of that into
 the quality of every value the board reports:
 
 =============  ================================================================
@@ -91,7 +92,10 @@ class BoardPoller:
         self.paths = board.paths()
         self.values: dict[str, Decoded] = {}
         self.sample_s = math.nan  # the board's time stamp of its last sample (simulated s)
+        self.sample_times: dict[str, float] = {}  # key → sample time of its value (ASCII
+        # boards send a sample in many sentences: a status sentence first, then the values)
         self.last_ok = -math.inf  # monotonic time of the last answer
+        self.started: float | None = None  # monotonic time start() was called
         self.failing: LinkError | None = None  # the failure of the last attempt, if it failed
         self.poll_starts: deque[float] = deque(maxlen=2048)  # for jitter figures
         self.changed = asyncio.Event()  # set whenever values or the link state move
@@ -143,12 +147,22 @@ class BoardPoller:
         if st is not None:
             ms = decoded.get("status.sample_time_ms")
             self.sample_s = st.value + (ms.value / 1000.0 if ms is not None else 0.0)
+        self.sample_times.update(dict.fromkeys(decoded, self.sample_s))
 
     # --- life cycle ----------------------------------------------------------------------
     def start(self) -> BoardPoller:
+        self.started = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self.run(),
                                                             name=f"poll {self.board.name}")
         return self
+
+    def waiting(self, now: float | None = None) -> bool:
+        """Never heard, and not yet silent for ``offline_after_s`` since start (or not started):
+        too early to call the board offline."""
+        if self.last_ok > -math.inf:
+            return False
+        now = time.monotonic() if now is None else now
+        return self.started is None or now - self.started < self.offline_after_s
 
     async def run(self) -> None:
         raise NotImplementedError

@@ -2,18 +2,24 @@
 
 Counters only grow (``polls`` counts transactions and, for ASCII boards, sentences received).
 ``errors`` counts CRC failures, bad headers, wrong device ids and unparsable lines together;
-``failures`` splits every failed transaction by reason. The numbers are plain values keyed by
-statistic (:meth:`LinkStats.as_dict`); they become channels once the catalogue names them.
+``failures`` splits every failed transaction by reason. In a twin built with the board they are
+the channels ``hil.<board>.polls``, ``.timeouts``, ``.errors``, ``.exceptions``, ``.link_down``
+and ``.latency_ms`` (:meth:`LinkStats.latency_ms`, the median of the last
+:data:`~twin.catalogue.LATENCY_WINDOW` round trips), which :class:`hil.sync.HilSync` fills.
 """
 
 from __future__ import annotations
 
+import itertools
+import statistics
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-CHANNEL_QUANTITIES = ("online", "polls", "timeouts", "errors", "exceptions", "latency_ms")
+from twin.catalogue import HIL_COUNTERS, LATENCY_WINDOW
+
+CHANNEL_QUANTITIES = ("online", *HIL_COUNTERS, "latency_ms")  # hil.<board>.<quantity>
 
 
 @dataclass
@@ -51,10 +57,14 @@ class LinkStats:
     def latency_p(self, q: float) -> float:
         return float(np.percentile(self.latencies_s, q)) if self.latencies_s else float("nan")
 
+    def latency_ms(self, window: int = LATENCY_WINDOW) -> float:
+        """Median round trip of the last ``window`` answered requests, ms (NaN: none yet)."""
+        recent = list(itertools.islice(reversed(self.latencies_s), window))
+        return statistics.median(recent) * 1e3 if recent else float("nan")
+
     def as_dict(self) -> dict[str, float | int | bool]:
         return {"online": self.online, "polls": self.polls, "ok": self.ok,
                 "timeouts": self.timeouts, "errors": self.errors, "exceptions": self.exceptions,
                 "link_down": self.link_down, "latency_ms_last": self.last_latency_s * 1e3,
                 "latency_ms_p50": self.latency_p(50) * 1e3,
                 "latency_ms_p99": self.latency_p(99) * 1e3}
-

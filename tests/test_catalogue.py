@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from twin.catalogue import build_catalogue
+from twin.catalogue import BoardChannels, build_catalogue
 from twin.config import load_satellite
+from twin.errors import TwinError
 from twin.model.plant import Plant
 
 
@@ -112,3 +113,63 @@ def test_frame_has_every_channel_in_display_units(cfg, catalogue):
     for ch in catalogue.channels:  # every value inside its declared range
         v = frame[ch.index]
         assert ch.lo <= v <= ch.hi, (ch.path, v)
+
+
+# --- hardware-in-loop channels: only in a twin built with boards -----------------------------
+LAB = BoardChannels("lab", "a bench board", 0.2, (("thermal.radiator.1.temp_c", 0.3, 0.6),
+                                                  ("power.bus.voltage_v", 0.1, 0.2)))
+
+
+def test_without_boards_there_are_no_hil_channels(catalogue):
+    assert not catalogue.select(["hil.*"])
+
+
+def test_boards_add_link_channels_then_residuals_after_the_plants_channels(cfg, catalogue):
+    cat = build_catalogue(cfg, boards=[LAB])
+    hil = [c.path for c in cat.channels[len(catalogue):]]
+    assert hil == [f"hil.lab.{q}" for q in ("online", "polls", "timeouts", "errors",
+                                            "exceptions", "link_down", "latency_ms")] + [
+        "hil.residual.power.bus.voltage_v", "hil.residual.thermal.radiator.1.temp_c"]
+    assert [c.path for c in cat.channels[:len(catalogue)]] == [c.path for c in
+                                                               catalogue.channels]
+    assert [c.index for c in cat.channels] == list(range(len(cat)))
+    online, latency = cat["hil.lab.online"], cat["hil.lab.latency_ms"]
+    assert (online.dtype, online.red, online.yellow) == ("bool", (0.5, None), (None, None))
+    assert online.limit_state(0.0) == "red" and online.limit_state(1.0) == "ok"
+    assert cat["hil.lab.polls"].dtype == "int" and cat["hil.lab.polls"].red == (None, None)
+    assert (latency.unit, latency.yellow) == ("ms", (None, 100.0))  # half the 0.2 s timeout
+    res = cat["hil.residual.thermal.radiator.1.temp_c"]
+    base = catalogue["thermal.radiator.1.temp_c"]
+    assert (res.unit, res.dtype, res.source) == ("°C", "float", "derived")
+    assert (res.yellow, res.red) == ((-0.3, 0.3), (-0.6, 0.6))
+    assert (res.lo, res.hi) == (base.lo - base.hi, base.hi - base.lo)
+
+
+def test_where_two_boards_measure_a_channel_the_looser_limits_apply(cfg):
+    other = BoardChannels("other", "", 0.5, (("power.bus.voltage_v", 0.4, 0.5),))
+    cat = build_catalogue(cfg, boards=[LAB, other])
+    assert cat["hil.residual.power.bus.voltage_v"].red == (-0.5, 0.5)
+    assert cat["hil.residual.power.bus.voltage_v"].yellow == (-0.4, 0.4)
+    assert len(cat.select(["hil.residual.*"])) == 2
+
+
+@pytest.mark.parametrize(("boards", "message"), [
+    ([LAB, LAB], "given twice"),
+    ([BoardChannels("residual", "", 0.2)], "reserved"),
+    ([BoardChannels("x", "", 0.2, (("power.bus.undervoltage", 1.0, 2.0),))], "not a float"),
+    ([BoardChannels("x", "", 0.2, (("power.bus.no_such_v", 1.0, 2.0),))], "not a float"),
+])
+def test_a_board_named_twice_or_a_residual_of_no_float_channel_is_refused(cfg, boards,
+                                                                          message):
+    with pytest.raises(TwinError, match=message):
+        build_catalogue(cfg, boards=boards)
+
+
+def test_a_plant_frame_of_a_board_catalogue_leaves_the_hil_channels_empty(cfg, catalogue):
+    cat = catalogue.with_boards([LAB])
+    plant = Plant(cfg)
+    plant.run(10)
+    frame, plain = cat.sample(plant), catalogue.sample(plant)
+    assert frame.shape == (len(cat),)
+    assert np.array_equal(frame[:len(catalogue)], plain)
+    assert np.all(np.isnan(frame[len(catalogue):]))

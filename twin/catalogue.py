@@ -8,17 +8,31 @@ and the console are projections of this list; nothing else invents signal names.
 
 A frame is every channel's value at one tick, in catalogue order and display units (°C, %, deg):
 :meth:`Catalogue.frame` builds it from the plant's SI outputs with one scale-and-offset.
+
+Hardware-in-loop channels exist only in a twin built with sensor boards
+(``build_catalogue(cfg, boards=...)`` or :meth:`Catalogue.with_boards`); they follow the
+plant's channels, are NaN in a plant frame, and are filled by :class:`hil.sync.HilSync`:
+
+* per board ``<b>``: ``hil.<b>.online`` (red below 0.5: the board is offline),
+  ``hil.<b>.polls``, ``.timeouts``, ``.errors``, ``.exceptions``, ``.link_down`` (counters) and
+  ``hil.<b>.latency_ms`` (median round trip of the last :data:`LATENCY_WINDOW` answered
+  requests; yellow above :data:`LATENCY_YELLOW_FRACTION` of the board's answer timeout);
+* per channel a board measures and the plant models: ``hil.residual.<path>``, measured − model
+  in the channel's unit, with the ± yellow/red limits the board file gives
+  (:meth:`hil.boardfile.Board.residual_limits`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from twin.errors import TwinError
 from twin.model.state import GPU_STATE_NAMES
 
 if TYPE_CHECKING:
@@ -30,6 +44,10 @@ K = 273.15
 Limits = tuple[float | None, float | None]
 NO_LIMITS: Limits = (None, None)
 HEATER_MODES = ("auto", "off", "on")
+HIL_COUNTERS = ("polls", "timeouts", "errors", "exceptions", "link_down")
+LATENCY_WINDOW = 32  # answered requests in the hil.<board>.latency_ms median
+LATENCY_YELLOW_FRACTION = 0.5  # hil.<board>.latency_ms is yellow above this × the timeout
+COUNTER_MAX = 2**31 - 1  # OPC UA Int32
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +99,17 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
+class BoardChannels:
+    """What the catalogue needs of one sensor board to name its ``hil.*`` channels (a
+    :class:`hil.boardfile.Board` gives it with ``board_channels()``)."""
+
+    name: str
+    description: str
+    timeout_s: float  # the poller's answer timeout
+    residual_limits: tuple[tuple[str, float, float], ...] = ()  # (path, yellow ±, red ±)
+
+
+@dataclass(frozen=True, slots=True)
 class Catalogue:
     channels: tuple[Channel, ...]
     groups: tuple[tuple[Group, int], ...]  # each group and its channel count, in frame order
@@ -90,6 +119,11 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.channels)
+
+    @property
+    def plant_count(self) -> int:
+        """How many channels (the first ones) a plant frame gives; the rest are the boards'."""
+        return sum(count for _, count in self.groups)
 
     def __getitem__(self, path: str) -> Channel:
         return self.by_path[path]
@@ -112,12 +146,14 @@ class Catalogue:
         return out
 
     def frame(self, values: dict[str, np.ndarray | float]) -> np.ndarray:
-        """Every channel's value in catalogue order and display units."""
+        """Every channel's value in catalogue order and display units (NaN for channels the
+        plant does not give: those of the boards)."""
         raw = np.empty(len(self.channels))
         start = 0
         for g, count in self.groups:
             raw[start:start + count] = values[g.key]  # a scalar or an array of ``count``
             start += count
+        raw[start:] = np.nan
         raw *= self.scale
         raw += self.offset
         return raw
@@ -126,13 +162,95 @@ class Catalogue:
         """A frame of the plant (and its clock, when it has one) at its current tick."""
         return self.frame(plant_values(plant, clock))
 
+    def extended(self, channels: Iterable[Channel]) -> Catalogue:
+        """This catalogue with ``channels`` appended (re-indexed after the plant's): channels
+        the plant does not give, NaN in its frames, filled by whoever owns them."""
+        out = list(self.channels)
+        for ch in channels:
+            if ch.path in self.by_path:
+                raise TwinError(f"channel {ch.path} is already in the catalogue")
+            out.append(dataclasses.replace(ch, index=len(out)))
+        by_path = {ch.path: ch for ch in out}
+        if len(by_path) != len(out):
+            dup = next(p for p in by_path if sum(c.path == p for c in out) > 1)
+            raise TwinError(f"channel {dup} given twice")
+        n = len(out) - len(self.channels)
+        return Catalogue(tuple(out), self.groups, by_path,
+                         np.concatenate([self.scale, np.ones(n)]),
+                         np.concatenate([self.offset, np.zeros(n)]))
+
+    def with_boards(self, boards: Iterable[BoardChannels | SupportsBoardChannels]
+                    ) -> Catalogue:
+        """This catalogue with the ``hil.*`` channels of ``boards`` (board files or their
+        :class:`BoardChannels`): link statistics per board, then residuals in catalogue order."""
+        return self.extended(hil_channels(self, boards))
+
+
+class SupportsBoardChannels(Protocol):
+    def board_channels(self) -> BoardChannels: ...
+
+
+def hil_channels(base: Catalogue, boards: Iterable[BoardChannels | SupportsBoardChannels]
+                 ) -> list[Channel]:
+    """The link and residual channels of ``boards`` over the ``base`` catalogue (see the module
+    docstring); TwinError for a board named twice or a residual of no float channel."""
+    if isinstance(boards, Mapping):  # e.g. load_boards(): name → board
+        boards = boards.values()
+    specs = [b if isinstance(b, BoardChannels) else b.board_channels() for b in boards]
+    out: list[Channel] = []
+    limits: dict[str, tuple[float, float]] = {}
+    seen: set[str] = set()
+    for b in specs:
+        if b.name in seen or b.name == "residual":
+            raise TwinError(f"board name {b.name!r} given twice or reserved: each board needs "
+                            "a name of its own for its hil.<name>.* channels")
+        seen.add(b.name)
+        what = f"board {b.name}" + (f" ({b.description})" if b.description else "")
+        timeout_ms = b.timeout_s * 1000.0
+        out.append(Channel(f"hil.{b.name}.online", "", "bool", 0, 1,
+                           f"{what} answering; 0 once silent for offline_after_s (default: two "
+                           "poll periods)",
+                           red=(0.5, None), source="derived"))
+        for name, desc in zip(HIL_COUNTERS, (
+                "requests (and ASCII sentences received) since the twin started",
+                "requests without an answer in time", "answers dropped: bad CRC, checksum, "
+                "header, device id or sentence", "Modbus exception answers and ASCII NAKs",
+                "requests not sent: the line or connection was down"), strict=True):
+            out.append(Channel(f"hil.{b.name}.{name}", "", "int", 0, COUNTER_MAX,
+                               f"{what}: {desc}", source="derived"))
+        out.append(Channel(f"hil.{b.name}.latency_ms", "ms", "float", 0, timeout_ms,
+                           f"{what}: median round trip of the last {LATENCY_WINDOW} answered "
+                           "requests (ASCII: queries and commands only)",
+                           yellow=(None, LATENCY_YELLOW_FRACTION * timeout_ms),
+                           source="derived"))
+        for path, yellow, red in b.residual_limits:
+            ch = base.by_path.get(path)
+            if ch is None or ch.dtype != "float":
+                raise TwinError(f"board {b.name}: no residual for {path!r}: not a float "
+                                "channel of the catalogue")
+            y0, r0 = limits.get(path, (0.0, 0.0))
+            limits[path] = (max(y0, yellow), max(r0, red))
+    for ch in base.channels:
+        if ch.path in limits:
+            yellow, red = limits[ch.path]
+            span = ch.hi - ch.lo
+            out.append(Channel(f"hil.residual.{ch.path}", ch.unit, "float", -span, span,
+                               f"measured − model: {ch.description} (the board's value minus "
+                               "the plant model at its sample time; 0 between that and the "
+                               "model's next step)",
+                               yellow=(-yellow, yellow), red=(-red, red), source="derived"))
+    return out
+
 
 def _limits(lo: float | None = None, hi: float | None = None) -> Limits:
     return (lo, hi)
 
 
-def build_catalogue(cfg: SatelliteConfig) -> Catalogue:
-    """The catalogue of one satellite, in a fixed order (the frame order)."""
+def build_catalogue(cfg: SatelliteConfig,
+                    boards: Iterable[BoardChannels | SupportsBoardChannels] | None = None
+                    ) -> Catalogue:
+    """The catalogue of one satellite, in a fixed order (the frame order); with ``boards``,
+    followed by their ``hil.*`` channels (:meth:`Catalogue.with_boards`)."""
     c, b, bus, th, sa = cfg.compute, cfg.battery, cfg.bus, cfg.thermal, cfg.solar_array
     nw, ns, nr, ng = sa.wings, b.strings, c.racks, c.gpus_per_rack
     nl, npn = th.coolant.loops, th.radiator.panels
@@ -322,7 +440,8 @@ def build_catalogue(cfg: SatelliteConfig) -> Catalogue:
     by_path = {ch.path: ch for ch in channels}
     if len(by_path) != len(channels):
         raise AssertionError("duplicate channel paths in the catalogue")
-    return Catalogue(tuple(channels), tuple(groups), by_path, np.array(scale), np.array(offset))
+    cat = Catalogue(tuple(channels), tuple(groups), by_path, np.array(scale), np.array(offset))
+    return cat.with_boards(boards) if boards else cat
 
 
 def _paths(template: str, count: int, per_rack: int) -> Iterable[str]:

@@ -8,6 +8,14 @@ receives (a coil, a register, an ASCII CMD) reach the plant through the one comm
 ``twin.commands.call(...)`` as user ``board`` with the operator role; a refused command is
 refused on the wire too (Modbus exception 04, ASCII NAK FAILED). :func:`run_embedded` adds the
 OPC UA server and runs until ``stop``.
+
+Build the twin with its boards, so that their ``hil.*`` link and residual channels are in the
+catalogue before the OPC UA server, the recorder or InfluxDB look at it::
+
+    twin = embedded_twin(config, seed=..., state_dir=..., mode="realtime")
+    # the same as Twin(config, ..., boards=stub_boards(config))
+    async with EmbeddedBoards(twin):      # the boards the twin was built with
+        ...
 """
 
 from __future__ import annotations
@@ -25,11 +33,24 @@ from hil.boardfile import BOARDS_DIR, Board, load_boards
 from hil.poller import BoardPoller, make_poller
 from hil.sync import HilSync
 from hil.transport import PtyPair
+from twin.catalogue import build_catalogue
 from twin.errors import CommandError
 from twin.runtime import Twin
 
 log = logging.getLogger(__name__)
 BOARD_USER, BOARD_ROLE = "board", "operator"
+
+
+def stub_boards(config: Any, boards_dir: str | Path = BOARDS_DIR) -> dict[str, Board]:
+    """The board files of ``boards_dir``, checked against ``config``'s catalogue, by name."""
+    return load_boards(build_catalogue(config), boards_dir)
+
+
+def embedded_twin(config: Any, *, boards_dir: str | Path = BOARDS_DIR, **twin_options: Any
+                  ) -> Twin:
+    """A twin built with the stub boards of ``boards_dir`` (their ``hil.*`` channels in its
+    catalogue); ``twin_options`` go to :class:`~twin.runtime.Twin` (seed, state_dir, mode...)."""
+    return Twin(config, boards=stub_boards(config, boards_dir), **twin_options)
 
 
 def board_command(twin: Twin, path: str, value: float) -> tuple[str, dict[str, Any]]:
@@ -66,13 +87,20 @@ def command_sink(twin: Twin) -> Callable[[str, float], None]:
 
 
 class EmbeddedBoards:
-    """Stubs, pollers and the mirror sync for ``twin``; ``async with`` starts and stops them."""
+    """Stubs, pollers and the mirror sync for ``twin``; ``async with`` starts and stops them.
+
+    ``boards`` default: those the twin was built with, else the board files of ``boards_dir``
+    (a twin built without boards has no ``hil.*`` channels; the sync then warns)."""
 
     def __init__(self, twin: Twin, boards: dict[str, Board] | None = None, *,
                  boards_dir: str | Path = BOARDS_DIR, pace: bool = False,
                  stub_options: dict[str, Any] | None = None) -> None:
         self.twin = twin
-        self.boards = boards if boards is not None else load_boards(twin.catalogue, boards_dir)
+        if boards is None:
+            own = {b.name: b for b in twin.boards if isinstance(b, Board)}
+            boards = own if own and boards_dir == BOARDS_DIR else load_boards(twin.catalogue,
+                                                                              boards_dir)
+        self.boards = boards
         self.pace = pace
         self.stub_options = stub_options or {}
         self.source = plant_source(twin.plant, twin.catalogue)

@@ -8,8 +8,13 @@ command through :attr:`Twin.commands` only.
 
 The mirror holds, per catalogue channel, the value the twin shows, its quality as an OPC UA
 status code and its source timestamp in simulated seconds. Without boards every value is the
-plant's own and Good; the hardware-in-loop pollers will overwrite measured channels with the
-boards' values and mark the rest as estimated (Uncertain).
+plant's own and Good; the hardware-in-loop sync (:class:`hil.sync.HilSync`) overwrites measured
+channels with the boards' values and marks the rest as estimated (Uncertain).
+
+A twin that will run with sensor boards is built with them, ``Twin(config, boards=...)`` (board
+files, e.g. :func:`twin.embedded.stub_boards` or a lab file's boards): its catalogue then has
+the boards' ``hil.*`` link and residual channels from the start, so that the OPC UA address
+space, the recorder and InfluxDB see them (:meth:`twin.catalogue.Catalogue.with_boards`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +71,20 @@ class Mirror:
 
 class Twin:
     def __init__(self, config: Any, seed: int | None = None, state_dir: str | Path | None = None,
-                 mode: str = "paused", speed: float = 1.0, publish_hz: float = 10.0) -> None:
+                 mode: str = "paused", speed: float = 1.0, publish_hz: float = 10.0, *,
+                 boards: Iterable[Any] | Mapping[str, Any] | None = None,
+                 catalogue: Catalogue | None = None) -> None:
+        """``boards``: the sensor boards the twin will run with (board files, or anything with
+        ``board_channels()``); their ``hil.*`` channels join the catalogue. ``catalogue``: one
+        already built from ``config`` to use instead (e.g. a replay's, with the recorded
+        ``hil.*`` channels: ``build_catalogue(config).extended(...)``)."""
         self.config = config
         self.plant = Plant(config, seed=seed)
-        self.catalogue = build_catalogue(config)
+        self.boards: tuple[Any, ...] = tuple(
+            boards.values() if isinstance(boards, Mapping) else boards or ())
+        self.catalogue = catalogue if catalogue is not None else build_catalogue(
+            config, boards=self.boards)
+        self._boards_from = self.catalogue.plant_count  # hil.* channels from here on
         self.clock = Clock(config.simulation.step_s, self.plant.t_s, mode=mode, speed=speed)
         self.mirror = Mirror(self.catalogue)
         self.publish_hz = publish_hz
@@ -115,8 +130,10 @@ class Twin:
     # --- time ------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Sample the plant into the mirror, tell the listeners (boards may overwrite measured
-        channels), then judge the alarms on what the mirror finally shows."""
+        channels), then judge the alarms on what the mirror finally shows. The boards' own
+        ``hil.*`` channels wait for their sync (Bad, waiting for initial data)."""
         self.mirror.update_all(self.catalogue.sample(self.plant, self.clock), self.plant.t_s)
+        self.mirror.status[self._boards_from:] = BAD_WAITING_FOR_INITIAL_DATA
         self.publish()
 
     def publish(self) -> None:

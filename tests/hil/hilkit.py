@@ -20,6 +20,11 @@ def new_twin(**kw: object) -> Twin:
     return Twin(CFG, seed=7, **kw)  # type: ignore[arg-type]
 
 
+def boards_twin(**kw: object) -> Twin:
+    """A twin built with the shipped boards: their hil.* channels are in its catalogue."""
+    return Twin(CFG, seed=7, boards=BOARDS, **kw)  # type: ignore[arg-type]
+
+
 async def until(predicate: Callable[[], bool], timeout: float, every: float = 0.01) -> float:
     """Seconds until ``predicate()`` held (checked every ``every`` s); TimeoutError after
     ``timeout``. A condition wait, not a sleep: it returns as soon as the condition holds."""

@@ -1,7 +1,7 @@
 """Board files and the register/sentence codec shared by the stubs and the pollers.
 
-Codec tables follow the layouts in ``hil/boardfile.py``'s docstring: Modbus registers are
-big-endian 16-bit words (MODBUS Application Protocol V1.1b3 §4.2); 32-bit values take two
+Codec tables follow the layouts in ``hil/boardfile/registers.py``'s docstring: Modbus registers
+are big-endian 16-bit words (MODBUS Application Protocol V1.1b3 §4.2); 32-bit values take two
 registers in the stated word order; NMEA-style checksums are the XOR of the characters between
 ``$`` and ``*`` (NMEA 0183 §5.2.1).
 """

@@ -1,11 +1,14 @@
-"""HilSync against pollers whose link state the test sets: quality, values, residuals."""
+"""HilSync against pollers whose link state the test sets: quality, values, residuals, and the
+hil.* channels of a twin built with its boards."""
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 
 import pytest
-from hilkit import BOARDS, new_twin
+from hilkit import BOARDS, boards_twin, new_twin
 
 from hil.boardfile import Decoded, Flag
 from hil.modbus import LinkError
@@ -14,6 +17,7 @@ from hil.sync import HilSync
 from twin.runtime import (
     BAD_NO_COMMUNICATION,
     BAD_SENSOR_FAILURE,
+    BAD_WAITING_FOR_INITIAL_DATA,
     GOOD,
     UNCERTAIN_LAST_USABLE,
     UNCERTAIN_SUBSTITUTE,
@@ -94,3 +98,120 @@ def test_listeners_subscribed_earlier_see_the_synced_mirror():
     p.last_ok = time.monotonic()
     twin.refresh()
     assert seen == [GOOD] and status(twin, "power.array.1.power_w") == UNCERTAIN_SUBSTITUTE
+
+
+# --- the hil.* channels of a twin built with its boards ---------------------------------------
+RESIDUAL = f"hil.residual.{PATH}"
+
+
+@pytest.fixture
+def hil_setup():
+    twin = boards_twin()
+    p = BoardPoller(BOARDS["thermal"], period_s=0.2)
+    sync = HilSync(twin, [p])
+    return twin, p, sync
+
+
+def value(twin, path):
+    return twin.mirror.value(path)
+
+
+def test_link_channels_show_the_pollers_counters_and_median_latency(hil_setup):
+    twin, p, sync = hil_setup
+    for ms in (3.0, 5.0, 4.0):
+        p.stats.success(ms / 1000)
+    p.stats.failure("timeout")
+    p.stats.failure("garbage")
+    p.stats.failure("exception")
+    p.stats.failure("link_down")
+    p.last_ok = time.monotonic()
+    sync.apply()
+    got = {q: value(twin, f"hil.thermal.{q}") for q in
+           ("online", "polls", "timeouts", "errors", "exceptions", "link_down", "latency_ms")}
+    assert got == {"online": 1.0, "polls": 7, "timeouts": 1, "errors": 1, "exceptions": 1,
+                   "link_down": 1, "latency_ms": pytest.approx(4.0)}
+    assert all(status(twin, f"hil.thermal.{q}") == GOOD for q in got)
+    assert status(twin, "hil.power.online") == BAD_WAITING_FOR_INITIAL_DATA  # not polled here
+
+
+def test_a_board_not_heard_since_start_is_waiting_then_offline_with_a_link_alarm(hil_setup):
+    twin, p, sync = hil_setup
+    p.started = now = time.monotonic()
+    sync.apply(now + 0.1)
+    assert status(twin, "hil.thermal.online") == BAD_WAITING_FOR_INITIAL_DATA
+    assert status(twin, "hil.thermal.latency_ms") == BAD_WAITING_FOR_INITIAL_DATA  # none timed
+    assert status(twin, "hil.thermal.polls") == GOOD and value(twin, "hil.thermal.polls") == 0
+    assert "hil.thermal.online" not in [a.path for a in twin.alarms.evaluate()]
+    sync.apply(now + p.offline_after_s + 0.01)
+    assert value(twin, "hil.thermal.online") == 0.0
+    assert status(twin, "hil.thermal.online") == GOOD
+    [alarm] = [a for a in twin.alarms.evaluate() if a.path == "hil.thermal.online"]
+    assert (alarm.state, alarm.severity) == ("red-low", 800)
+
+
+def test_a_residual_channel_is_measured_minus_the_model_at_the_boards_sample_time(hil_setup):
+    twin, p, sync = hil_setup
+    i = twin.catalogue[PATH].index
+    t0, model0 = twin.plant.t_s, sync.model[i]
+    for _ in range(2):  # two frames 300 s apart: the panel moves on
+        twin.commands.call("Step", {"n": 300})
+        twin.tick(0.0)
+    model1, model2 = sync.history[-2][1][i], sync.model[i]
+    assert abs(model1 - model0) > 0.5 and abs(model2 - model1) > 0.5
+    p.last_ok = time.monotonic()
+    p.sample_times[PATH] = t0  # the board's sample is from before the steps
+    low = min(model0, model1)
+    p.values[PATH] = Decoded(low - 0.1, 0)
+    sync.apply()
+    assert value(twin, RESIDUAL) == pytest.approx(-0.1)
+    assert status(twin, RESIDUAL) == GOOD
+    assert twin.mirror.source_s[twin.catalogue[RESIDUAL].index] == t0
+    # read over several requests, a value may be a sample newer than its time stamp: between
+    # the frame at the sample time and the next one, it agrees with the model
+    p.values[PATH] = Decoded((model0 + model1) / 2, 0)
+    sync.apply()
+    assert value(twin, RESIDUAL) == 0.0
+    p.sample_times[PATH] = math.nan  # no sample time: the latest frame
+    sync.apply()
+    assert value(twin, RESIDUAL) == pytest.approx((model0 + model1) / 2 - model2)
+
+
+def test_a_residual_beyond_its_limits_raises_a_residual_alarm(hil_setup):
+    twin, p, sync = hil_setup
+    ch = twin.catalogue[RESIDUAL]
+    model = sync.model[twin.catalogue[PATH].index]
+    p.last_ok = time.monotonic()
+    for reading, state in ((model + 1.5 * ch.yellow[1], "yellow-high"),
+                           (model - 1.5 * ch.red[1], "red-low"), (model, "ok")):
+        p.values[PATH] = Decoded(reading, 0)
+        twin.refresh()
+        assert twin.alarms.alarms[RESIDUAL].state == state
+    events = [e.data["state"] for e in twin.events if e.data.get("path") == RESIDUAL]
+    assert events == ["yellow-high", "red-low", "ok"]
+
+
+def test_a_residual_is_bad_when_the_board_or_the_reading_is_not_good(hil_setup):
+    twin, p, sync = hil_setup
+    now = time.monotonic()
+    p.values[PATH] = Decoded(999.0, 99900, Flag.OUT_OF_RANGE)
+    p.last_ok = now
+    sync.apply(now)
+    assert math.isnan(value(twin, RESIDUAL))
+    assert status(twin, RESIDUAL) == BAD_SENSOR_FAILURE
+    p.values[PATH] = Decoded(20.0, 2000)
+    p.failing = LinkError("timeout", "x")
+    sync.apply(now + 0.1)  # stale
+    assert math.isnan(value(twin, RESIDUAL))
+    assert status(twin, RESIDUAL) == BAD_NO_COMMUNICATION
+    assert status(twin, PATH) == UNCERTAIN_LAST_USABLE
+
+
+def test_a_twin_built_without_boards_has_no_hil_channels_and_the_sync_says_so(caplog):
+    twin = new_twin()
+    with caplog.at_level(logging.WARNING, logger="hil.sync"):
+        sync = HilSync(twin, [BoardPoller(BOARDS["thermal"], period_s=0.2)])
+    assert "Twin(config, boards=...)" in caplog.text
+    assert not any(c.path.startswith("hil.") for c in twin.catalogue.channels)
+    assert sync.links == [] and sync.residual_index == {}
+    sync.apply()  # still syncs the measured channels
+    assert status(twin, PATH) == BAD_NO_COMMUNICATION
