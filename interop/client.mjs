@@ -1,12 +1,13 @@
 // An independent OPC UA client (node-opcua) that exercises the twin's server the way a stranger's
-// tool would: browse, read values with units and ranges, subscribe, call a command (and have one
+// tool would: browse, read values with units and ranges, subscribe, receive an alarm condition
+// event and acknowledge it with the standard Acknowledge method, call a command (and have one
 // refused), read history. Prints one JSON object; exits non-zero on any error.
 //
 //   node client.mjs ENDPOINT USER PASSWORD [None|SignAndEncrypt] [PKI_DIR]
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import {
   AttributeIds, BrowseDirection, ClientMonitoredItem, DataType, MessageSecurityMode,
-  OPCUAClient, SecurityPolicy, TimestampsToReturn, UserTokenType,
+  OPCUAClient, SecurityPolicy, TimestampsToReturn, UserTokenType, constructEventFilter,
 } from "node-opcua-client";
 
 const [endpoint, userName, password, mode = "None", pkiDir = "./pki"] = process.argv.slice(2);
@@ -24,6 +25,55 @@ async function properties(session, nodeId) {
     props[r.browseName.name] = dv.value.value;
   }
   return props;
+}
+
+// Alarms & Conditions: stop pump 1 (an operator command), wait for the condition event of the
+// alarm that follows, acknowledge it by ConditionId and EventId, and wait for the event saying so.
+async function alarmAndAcknowledge(session) {
+  const fields = ["EventId", "ConditionId", "ConditionName", "Message", "Severity",
+    "ActiveState.Id", "AckedState.Id", "Retain"];
+  const sub = await session.createSubscription2({
+    requestedPublishingInterval: 100, requestedLifetimeCount: 600,
+    requestedMaxKeepAliveCount: 20, maxNotificationsPerPublish: 0, publishingEnabled: true,
+    priority: 1,
+  });
+  const events = [];
+  let wake = () => {};
+  const item = ClientMonitoredItem.create(sub,
+    { nodeId: "ns=2;s=satellite", attributeId: AttributeIds.EventNotifier },
+    { samplingInterval: 0, discardOldest: true, queueSize: 1000,
+      filter: constructEventFilter(fields) }, TimestampsToReturn.Neither);
+  item.on("changed", (values) => {
+    events.push(Object.fromEntries(fields.map((f, i) => [f, values[i].value])));
+    wake();
+  });
+  const waitFor = (what, pred) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no event: ${what} within 20 s`)), 20000);
+    wake = () => {
+      const found = events.find(pred);
+      if (found) { clearTimeout(timer); resolve(found); }
+    };
+    wake();
+  });
+  const stop = await session.call({
+    objectId: "ns=2;s=satellite", methodId: "ns=2;s=satellite.SetPumpSpeed",
+    inputArguments: [{ dataType: DataType.Int32, value: 1 }, { dataType: DataType.Double, value: 0 }],
+  });
+  if (stop.statusCode.name !== "Good") throw new Error(`SetPumpSpeed 0: ${stop.statusCode.name}`);
+  const raised = await waitFor("an unacknowledged alarm", (e) => e.ConditionId
+    && e["ActiveState.Id"] === true && e["AckedState.Id"] === false);
+  const status = await session.acknowledgeCondition(raised.ConditionId, raised.EventId,
+    "interop: pump 1 stopped on purpose");
+  if (status.name !== "Good") throw new Error(`Acknowledge ${raised.ConditionName}: ${status.name}`);
+  const acked = await waitFor("the acknowledgement", (e) => e.ConditionId
+    && e.ConditionId.toString() === raised.ConditionId.toString() && e["AckedState.Id"] === true);
+  await sub.terminate();
+  return {
+    condition: raised.ConditionName, condition_id: raised.ConditionId.toString(),
+    severity: raised.Severity, message: raised.Message.text, acknowledge: status.name,
+    acked_event: { acked: acked["AckedState.Id"], active: acked["ActiveState.Id"],
+      retain: acked.Retain },
+  };
 }
 
 async function main() {
@@ -71,6 +121,8 @@ async function main() {
     });
     out.subscription = seen;
     await sub.terminate();
+
+    out.alarm = await alarmAndAcknowledge(session);
 
     const ok = await session.call({
       objectId: "ns=2;s=satellite", methodId: "ns=2;s=satellite.SetPumpSpeed",

@@ -84,3 +84,83 @@ def test_bad_quality_values_are_not_judged():
     twin.mirror.values[i] = 0.0  # far below red, but from an offline board
     twin.mirror.status[i] = BAD_NO_COMMUNICATION
     assert "power.bus.voltage_v" not in [a.path for a in twin.alarms.evaluate()]
+
+
+def test_link_and_residual_channels_of_a_twin_built_with_boards_raise_limit_alarms():
+    from twin.catalogue import BoardChannels
+    from twin.runtime import BAD_NO_COMMUNICATION, GOOD
+
+    lab = BoardChannels("lab", "", 0.2, (("thermal.radiator.1.temp_c", 0.3, 0.6),))
+    twin = Twin(load_satellite().config, boards=[lab])
+    m, cat = twin.mirror, twin.catalogue
+
+    def show(path: str, value: float, status: int = GOOD) -> str:
+        m.values[cat[path].index], m.status[cat[path].index] = value, status
+        twin.alarms.evaluate()
+        return twin.alarms.alarms[path].state if path in twin.alarms.alarms else "ok"
+
+    assert show("hil.lab.online", 1.0) == "ok"
+    assert show("hil.lab.online", 0.0) == "red-low"  # the board is offline
+    assert alarm_events(twin, "hil.lab.online")[-1].severity == 800
+    assert show("hil.lab.online", 1.0) == "ok"  # and back
+    assert show("hil.lab.latency_ms", 150.0) == "yellow-high"  # above half the timeout
+    res = "hil.residual.thermal.radiator.1.temp_c"
+    assert show(res, 0.2) == "ok"
+    assert show(res, 0.4) == "yellow-high"
+    assert show(res, -0.7) == "red-low"
+    assert show(res, float("nan"), BAD_NO_COMMUNICATION) == "red-low"  # not judged: holds
+    assert show(res, 0.0) == "ok"
+
+
+def test_messages_name_the_value_and_the_limit_and_booleans_read_as_true_or_false(hot_twin):
+    path = "compute.hottest_gpu_temp_c"
+    for _ in range(40):
+        run(hot_twin, 10)
+        if hot_twin.alarms.alarms.get(path) and hot_twin.alarms.alarms[path].state == "red-high":
+            break
+    red = alarm_events(hot_twin, path)[1]
+    assert red.message.startswith(f"{path} = {red.data['value']:g} °C: red-high, above the "
+                                  "red limit 87 °C (was yellow-high)")
+    pump = alarm_events(hot_twin, "thermal.pump.1.running")  # a boolean channel
+    assert [e.message for e in pump] == ["thermal.pump.1.running is false: red alarm (was ok)"]
+    assert pump[0].data["state"] == "red-low" and pump[0].severity == 800
+
+
+def test_a_notification_is_acknowledged_by_its_event_id_only_while_it_stands(hot_twin):
+    path = "compute.hottest_gpu_temp_c"
+
+    def ack(event_id: str, for_path: str = path):
+        return hot_twin.commands.call("AcknowledgeEvent", {"path": for_path,
+                                                           "event_id": event_id},
+                                      user="ana", role="operator")
+
+    while hot_twin.alarms.alarms.get(path) is None:
+        run(hot_twin, 10)
+    yellow = hot_twin.alarms.alarms[path].event_id
+    while hot_twin.alarms.alarms[path].state != "red-high":
+        run(hot_twin, 10)
+    red = hot_twin.alarms.alarms[path].event_id
+    assert yellow != red
+    assert ack(yellow).status == "BadEventIdUnknown"  # superseded by a worse state
+    assert "acknowledge its latest one" in ack(yellow).message
+    assert ack(red, "thermal.pump.1.running").status == "BadEventIdUnknown"  # not its alarm
+    assert not hot_twin.alarms.alarms[path].acked
+    assert ack(red).ok
+    assert hot_twin.alarms.alarms[path].acked_by == "ana"
+    assert ack(red).status == "BadConditionBranchAlreadyAcked"
+    assert ack(yellow).status == "BadConditionBranchAlreadyAcked"
+    acked_note = alarm_events(hot_twin, path)[-1]
+    assert acked_note.data["acked"] and acked_note.data["event_id"] not in (yellow, red)
+
+
+def test_a_lost_board_reads_as_online_false_not_as_a_number():
+    from twin.catalogue import BoardChannels
+    from twin.runtime import GOOD
+
+    twin = Twin(load_satellite().config, boards=[BoardChannels("io1", "", 0.2)])
+    i = twin.catalogue["hil.io1.online"].index
+    for value in (0.0, 1.0):  # what the board sync shows: offline, then back
+        twin.mirror.values[i], twin.mirror.status[i] = value, GOOD
+        twin.alarms.evaluate()
+    assert [e.message for e in alarm_events(twin, "hil.io1.online")] == [
+        "hil.io1.online is false: red alarm (was ok)", "hil.io1.online is true: ok (was red)"]

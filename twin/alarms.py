@@ -5,15 +5,26 @@ them and pass operators' acknowledgements and shelving through the command path.
 mirror refresh :meth:`AlarmBook.evaluate` judges every limited channel at once (numpy): a value
 beyond a red limit is ``red-low``/``red-high`` (severity 800), beyond a yellow one
 ``yellow-low``/``yellow-high`` (500), else ``ok``. Values whose quality is Bad are not judged
-(their alarm holds its state; link alarms come with the board pollers). Each transition becomes
+(their alarm holds its state). Link and residual alarms are limit alarms too, on the ``hil.*``
+channels of a twin built with boards (``hil.<board>.online`` red when a board is offline,
+``hil.residual.<path>`` beyond its limits; :mod:`twin.catalogue`). Each transition becomes
 an ``alarm`` event. An alarm that becomes active, or worse, needs acknowledging again; a shelved
 alarm keeps being evaluated but raises no events until its shelf time runs out (simulated time).
+
+Every notification (transition, acknowledgement, shelving) gets an ``event_id`` (16 random bytes
+as hex), which the OPC UA server sends as the EventId of the condition event. A client
+acknowledges one notification by its id (:meth:`AlarmBook.acknowledge_event`, the standard
+Acknowledge method): only the notifications since the alarm last needed acknowledging
+(its ``episode``) qualify. Messages name the value and the limit crossed; a boolean channel's
+alarm says ``is true``/``is false`` instead of a number.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import uuid
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +38,7 @@ if TYPE_CHECKING:
 STATES = ("ok", "yellow-low", "yellow-high", "red-low", "red-high")
 SEVERITY = (200, 500, 500, 800, 800)
 MAX_SHELVE_S = 7 * 86400.0
+KEEP_EVENT_IDS = 10_000  # notifications that can still be acknowledged by their id
 
 
 @dataclass(slots=True)
@@ -41,12 +53,16 @@ class Alarm:
     shelved_until_s: float | None = None
     acked_by: str = ""
     comment: str = ""
+    event_id: str = ""  # the latest notification's id (hex; the OPC UA EventId)
+    episode: int = 0  # how many times the alarm has needed acknowledging
+    message: str = ""  # the latest notification's message
 
 
-def _data(alarm: Alarm) -> dict[str, object]:
-    """An alarm as event data (the event carries its own severity)."""
+def alarm_data(alarm: Alarm) -> dict[str, object]:
+    """An alarm as event data (the event carries its own severity and message)."""
     d = asdict(alarm)
     d["alarm_severity"] = d.pop("severity")
+    del d["message"]
     return d
 
 
@@ -58,6 +74,8 @@ class AlarmBook:
         self.index = np.array([c.index for c in chans], dtype=np.int64)
         self.paths = [c.path for c in chans]
         self.position = {p: k for k, p in enumerate(self.paths)}
+        self.boolean = [c.dtype == "bool" for c in chans]
+        self.units = [f" {c.unit}" if c.unit else "" for c in chans]
 
         def col(values: list[float | None], fill: float) -> np.ndarray:
             return np.array([fill if v is None else v for v in values], dtype=float)
@@ -69,6 +87,8 @@ class AlarmBook:
         self.state = np.zeros(len(chans), dtype=np.int8)
         self.alarms: dict[str, Alarm] = {}  # every alarm that has ever left "ok"
         self.listeners: list = []
+        # event id → (path, episode, whether that notification showed the alarm acknowledged)
+        self._notes: OrderedDict[str, tuple[str, int, bool]] = OrderedDict()
 
     def evaluate(self) -> list[Alarm]:
         """Judge every limited channel; returns the alarms that changed state."""
@@ -88,23 +108,54 @@ class AlarmBook:
             path = self.paths[k]
             old = self.alarms.get(path)
             worse = SEVERITY[s] > (old.severity if old and old.active else 0)
+            keep = old is not None and not worse
             alarm = Alarm(path, STATES[s], SEVERITY[s], s != 0,
                           acked=(old.acked if old and not worse else s == 0),
                           since_s=now, value=float(v[k]),
                           shelved_until_s=old.shelved_until_s if old else None,
-                          acked_by=old.acked_by if old and not worse else "",
-                          comment=old.comment if old and not worse else "")
+                          acked_by=old.acked_by if keep else "",
+                          comment=old.comment if keep else "",
+                          episode=(old.episode if old else 0) + (1 if worse else 0))
             self.alarms[path] = alarm
             changed.append(alarm)
-            if not self.shelved(alarm):
-                was = old.state if old else "ok"
-                self.twin.event("alarm", alarm.severity if s else 200,
-                                f"{path} = {alarm.value:g}: {alarm.state} (was {was})",
-                                previous=was, **_data(alarm))
+            was = old.state if old else "ok"
+            message = self.describe(k, alarm.value, s, was)
+            if self.shelved(alarm):
+                self._note(alarm, message)  # raises no event, but the state has its id
+            else:
+                self._notify(alarm, alarm.severity if s else 200, message, previous=was)
         self.state = new
         for fn in self.listeners:
             fn(changed)
         return changed
+
+    def describe(self, k: int, value: float, s: int, was: str) -> str:
+        """The message of a transition of limited channel ``k`` into state ``s``."""
+        path = self.paths[k]
+        level = STATES[s].split("-")[0]
+        if self.boolean[k]:  # e.g. "hil.io1.online is false: red alarm (was ok)"
+            truth = "true" if value >= 0.5 else "false"
+            now = f"{level} alarm" if s else "ok"
+            return f"{path} is {truth}: {now} (was {was.split('-')[0]})"
+        unit = self.units[k]
+        if s == 0:
+            return f"{path} = {value:g}{unit}: ok, within limits (was {was})"
+        limit = (0.0, self.y_lo[k], self.y_hi[k], self.r_lo[k], self.r_hi[k])[s]
+        side = "above" if s % 2 == 0 else "below"
+        return (f"{path} = {value:g}{unit}: {STATES[s]}, {side} the {level} limit "
+                f"{limit:g}{unit} (was {was})")
+
+    def _note(self, alarm: Alarm, message: str) -> None:
+        """Give the alarm's new state a notification id (and remember whose it is)."""
+        alarm.event_id = uuid.uuid4().hex
+        alarm.message = message
+        self._notes[alarm.event_id] = (alarm.path, alarm.episode, alarm.acked)
+        while len(self._notes) > KEEP_EVENT_IDS:
+            self._notes.popitem(last=False)
+
+    def _notify(self, alarm: Alarm, severity: int, message: str, **extra: object) -> None:
+        self._note(alarm, message)
+        self.twin.event("alarm", severity, message, **extra, **alarm_data(alarm))
 
     def shelved(self, alarm: Alarm) -> bool:
         if alarm.shelved_until_s is None:
@@ -127,8 +178,32 @@ class AlarmBook:
         if alarm.acked:
             raise CommandError(f"alarm {path!r} is already acknowledged", "BadInvalidState")
         alarm.acked, alarm.acked_by, alarm.comment = True, user, comment
-        self.twin.event("alarm", 200, f"{path}: acknowledged by {user}"
-                        + (f" ({comment})" if comment else ""), **_data(alarm))
+        self._notify(alarm, 200, f"{path}: acknowledged by {user}"
+                     + (f" ({comment})" if comment else ""))
+
+    def acknowledge_event(self, event_id: str, user: str, comment: str = "",
+                          path: str = "") -> None:
+        """Acknowledge the alarm whose notification ``event_id`` is (of ``path`` if given).
+
+        Refused with BadEventIdUnknown for an id this book did not give (or forgot, or of
+        another alarm, or of a state superseded by a worse one still unacknowledged) and
+        BadConditionBranchAlreadyAcked when that notification needs no acknowledgement.
+        """
+        note = self._notes.get(event_id.lower())
+        if note is None or (path and note[0] != path):
+            where = f" of alarm {path!r}" if path else ""
+            raise CommandError(f"no alarm notification{where} has the event id {event_id!r}",
+                               "BadEventIdUnknown")
+        owner, episode, acked_then = note
+        alarm = self.alarms[owner]
+        if acked_then or alarm.acked:
+            raise CommandError(f"alarm {owner!r}: that notification is already acknowledged",
+                               "BadConditionBranchAlreadyAcked")
+        if episode < alarm.episode:
+            raise CommandError(f"alarm {owner!r} has become worse since that notification "
+                               f"({alarm.state}); acknowledge its latest one, "
+                               f"{alarm.event_id}", "BadEventIdUnknown")
+        self.acknowledge(owner, user, comment)
 
     def shelve(self, path: str, duration_s: float, user: str) -> None:
         if not (0.0 <= duration_s <= MAX_SHELVE_S and math.isfinite(duration_s)):
@@ -140,7 +215,7 @@ class AlarmBook:
                                                    self.twin.plant.t_s, math.nan))
         alarm.shelved_until_s = self.twin.plant.t_s + duration_s if duration_s > 0 else None
         what = f"shelved for {duration_s:g} s" if duration_s > 0 else "unshelved"
-        self.twin.event("alarm", 200, f"{path}: {what} by {user}", **_data(alarm))
+        self._notify(alarm, 200, f"{path}: {what} by {user}")
 
     def active(self) -> list[Alarm]:
         """Active or unacknowledged alarms, worst first, then oldest first."""

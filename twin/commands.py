@@ -112,6 +112,11 @@ def command_catalogue(twin: Twin) -> tuple[Command, ...]:
         Command("AcknowledgeAlarm", "operator", "Acknowledge a limit alarm.",
                 (Arg("path", "str", "channel path of the alarm"),
                  Arg("comment", "str", "operator's comment", optional=True))),
+        Command("AcknowledgeEvent", "operator", "Acknowledge one alarm notification by its "
+                "OPC UA EventId (what the standard Acknowledge method of a condition calls).",
+                (Arg("path", "str", "channel path of the alarm (the condition)"),
+                 Arg("event_id", "str", "EventId of the notification, as hex"),
+                 Arg("comment", "str", "operator's comment", optional=True))),
         Command("ShelveAlarm", "operator", "Silence an alarm's events for a while (0: unshelve).",
                 (Arg("path", "str", "channel path of the alarm"),
                  Arg("duration_s", "float", "shelf time", "s", 0.0, 7 * 86400.0))),
@@ -215,6 +220,9 @@ class CommandPath:
 
     def _AcknowledgeAlarm(self, path: str, comment: str = "") -> None:
         self.twin.alarms.acknowledge(path, self._user, comment)
+
+    def _AcknowledgeEvent(self, path: str, event_id: str, comment: str = "") -> None:
+        self.twin.alarms.acknowledge_event(event_id, self._user, comment, path=path)
 
     def _ShelveAlarm(self, path: str, duration_s: float) -> None:
         self.twin.alarms.shelve(path, duration_s, self._user)

@@ -1,9 +1,11 @@
 """The twin's OPC UA server: set up in a page, like asyncua's ``server-minimal.py``.
 
 :class:`TwinServer` builds the address space from the catalogue, adds the methods, publishes
-the mirror, turns the twin's events into OPC UA events and limit crossings into alarm states,
-and serves with security and users from :class:`ServerOptions`. :func:`serve` runs the twin
-with it until stopped; :func:`serve_command` / :func:`add_serve_arguments` are for the CLI.
+the mirror, turns the twin's events into OPC UA events and its alarms into conditions
+(:mod:`twin.opcua.alarms`), answers HistoryRead from a ring of frames and the live recording
+(:mod:`twin.opcua.history`), and serves with security and users from :class:`ServerOptions`.
+:func:`serve` runs the twin with it until stopped; :func:`serve_command` /
+:func:`add_serve_arguments` are for the CLI.
 
 Security: Basic256Sha256, Aes128Sha256RsaOaep and Aes256Sha256RsaPss, each Sign and
 SignAndEncrypt, with a self-signed certificate generated on first start in the state directory
@@ -33,8 +35,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from twin.errors import TwinError
 from twin.opcua import asyncua_patches
 from twin.opcua.addressspace import NAMESPACE_URI, TwinNodes, build_address_space
-from twin.opcua.alarms import AlarmProjection
-from twin.opcua.history import MirrorHistory
+from twin.opcua.alarms import AlarmProjection, TwinEvent
+from twin.opcua.history import DEFAULT_CAPACITY, MirrorHistory, recording_of
 from twin.opcua.methods import add_methods
 from twin.opcua.publisher import Publisher
 from twin.opcua.trust import TrustList
@@ -43,6 +45,7 @@ from twin.opcua.users import RolePermissions, TwinUserManager, UserStore, first_
 if TYPE_CHECKING:
     from twin.commands import Event
     from twin.runtime import Twin
+    from twin.store import RunReader
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class ServerOptions:
     trust_new: bool = False  # trust (and save) unknown client certificates: first use only
     fast_path: bool = True  # our publisher path and the asyncua patches
     freeze_gc: bool = True
+    history_frames: int = DEFAULT_CAPACITY  # frames in the in-memory history ring
+    history_store: RunReader | None = None  # older history; default: the twin's recording
 
 
 def is_loopback(endpoint: str) -> bool:
@@ -133,6 +138,7 @@ class TwinServer:
         if opt.anonymous is not None:
             store.anonymous = opt.anonymous
         server = Server(user_manager=TwinUserManager(store))
+        server.iserver.bind_condition_methods = True  # ConditionRefresh (see opcua/alarms.py)
         await server.init()
         server.set_endpoint(opt.endpoint)
         server.set_server_name(f"orbital-twin {self.twin.config.satellite.name}")
@@ -152,14 +158,12 @@ class TwinServer:
                                                list(self.twin.mirror.values),
                                                self.twin.publish_hz)
         await add_methods(server, self.twin, self.nodes)
-        self._event_gen = await server.get_event_generator(ua.ObjectIds.BaseEventType,
-                                                           self.nodes.satellite)
-        self.history = MirrorHistory(self.twin)
+        self._event_gen = await server.get_event_generator(TwinEvent(), self.nodes.satellite)
+        self.history = MirrorHistory(self.twin, opt.history_frames,
+                                     opt.history_store or recording_of(self.twin))
         server.iserver.history_manager.set_storage(self.history)
         self.publisher = Publisher(server, self.twin, self.nodes, fast=opt.fast_path)
-        self.alarms = AlarmProjection(server, self.twin, self.nodes)
-        self._alarm_gen = await server.get_event_generator(ua.ObjectIds.AlarmConditionType,
-                                                           self.nodes.satellite)
+        self.alarms = AlarmProjection(server, self.twin, self.nodes, self.publisher.source_time)
         self.twin.on_frame(self.publisher.frame_ready)
         self.twin.on_event(self._queue_event)
         self.server = server
@@ -168,7 +172,7 @@ class TwinServer:
             gc.collect()
             gc.freeze()  # the address space is long-lived: keep it out of full collections
         await self.publisher.publish()
-        self.alarms.changed(list(self.twin.alarms.alarms.values()))
+        await self.alarms.start()
         self._tasks = [asyncio.create_task(self.publisher.run(self._stop)),
                        asyncio.create_task(self._emit_events())]
 
@@ -179,17 +183,20 @@ class TwinServer:
             log.warning("OPC UA event queue full; dropped: %s", ev.message)
 
     async def _emit_events(self) -> None:
+        assert self.publisher is not None and self.alarms is not None
         while True:
             ev = await self._events.get()
-            if ev.kind == "alarm" and "path" in ev.data and self.alarms is not None:
-                gen = self._alarm_gen
-                self.alarms.fill_event(gen.event, ev.data)
-            else:
+            try:
+                if ev.kind == "alarm" and self.alarms.handles(ev.data):
+                    await self.alarms.emit(ev.sim_s, ev.message, ev.data)
+                    continue
                 gen = self._event_gen
                 gen.event.SourceName = f"twin.{ev.kind}"
-            gen.event.Severity = int(ev.severity)
-            assert self.publisher is not None
-            await gen.trigger(time_attr=self.publisher.source_time(ev.sim_s), message=ev.message)
+                gen.event.Severity = int(ev.severity)
+                await gen.trigger(time_attr=self.publisher.source_time(ev.sim_s),
+                                  message=ev.message)
+            except Exception:  # one bad event must not end the events of the session
+                log.exception("OPC UA event not sent: %s", ev.message)
 
     async def stop(self) -> None:
         self._stop.set()
