@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from rich.console import Console
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -35,21 +38,39 @@ def users_file(directory: Path) -> Path:
 
 
 @asynccontextmanager
-async def served_twin(state_dir: Path, port: int | None = None) -> AsyncIterator[TwinServer]:
-    """The default satellite, paused, served on 127.0.0.1 (None policy allowed)."""
-    twin = Twin(load_satellite().config, state_dir=state_dir)
+async def served_twin(state_dir: Path, port: int | None = None, twin: Twin | None = None,
+                      boards: bool = False) -> AsyncIterator[TwinServer]:
+    """The default satellite (or ``twin``), paused, served on 127.0.0.1 (None policy allowed);
+    ``boards``: with its stub boards on wires (``twin`` must have been built with them)."""
+    twin = twin or Twin(load_satellite().config, state_dir=state_dir)
     opts = ServerOptions(endpoint=f"opc.tcp://127.0.0.1:{port or free_port()}/twin/",
                          state_dir=state_dir, users_file=users_file(state_dir), allow_none=True)
     srv = TwinServer(twin, opts)
-    await srv.start()
-    stop = asyncio.Event()
-    ticking = asyncio.create_task(twin.run(stop))
-    try:
-        yield srv
-    finally:
-        stop.set()
-        await ticking
-        await srv.stop()
+    async with AsyncExitStack() as stack:
+        if boards:
+            from twin.embedded import EmbeddedBoards
+
+            await stack.enter_async_context(EmbeddedBoards(twin))
+        await srv.start()
+        stop = asyncio.Event()
+        ticking = asyncio.create_task(twin.run(stop))
+        try:
+            yield srv
+        finally:
+            stop.set()
+            await ticking
+            await srv.stop()
+
+
+def screen_text(app: App[None]) -> str:
+    """What the terminal shows now, as plain text (one line per row)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True,
+                      force_terminal=True, color_system="truecolor", legacy_windows=False,
+                      safe_box=False)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens, simplify=True))
+    return console.export_text()
 
 
 def shown(pilot: Pilot[None], selector: str) -> str:
@@ -73,3 +94,23 @@ async def until(pilot: Pilot[None], check: Callable[[], bool], what: str,
 async def connected(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: "connected" in shown(pilot, "#status")
                 and "sim 20" in shown(pilot, "#status"), "the first data")
+
+
+def cells(pilot: Pilot[None], table: str, row: str) -> list[str]:
+    """The texts of one row (by key) of a DataTable on the current screen; [] if not there."""
+    from textual.widgets import DataTable
+
+    t = pilot.app.screen.query_one(table, DataTable)
+    return [str(c).strip() for c in t.get_row(row)] if row in t.rows else []
+
+
+def inside(pilot: Pilot[None], selector: str = ".panel") -> None:
+    """Every widget matching ``selector`` has a size and lies inside the terminal, above the
+    answer line and the footer (the last two rows)."""
+    width, height = pilot.app.size
+    found = pilot.app.screen.query(selector)
+    assert found, f"nothing matches {selector}"
+    for w in found:
+        r = w.region
+        assert r.width > 0 and r.height > 0, (w.id, r)
+        assert r.right <= width and r.bottom <= height - 2, (w.id, r, (width, height))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from _console import PASSWORDS, connected, served_twin, shown, until
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
+from twin.console import fmt
 from twin.console.app import ConsoleApp
 from twin.opcua.server import TwinServer
 
@@ -61,12 +62,48 @@ async def test_an_alarm_appears_and_acknowledging_it_reaches_the_server(served: 
                     "the acknowledgement's answer")
         alarm = twin.alarms.alarms[HOTTEST]
         assert alarm.acked and alarm.acked_by == "otto"
-        await until(pilot, lambda: row()[5:] == ["yes"], "the alarm shown acknowledged")
+        await until(pilot, lambda: row()[5] == "yes", "the alarm shown acknowledged")
         await pilot.press("k")  # again: the server refuses, the console shows why
         await until(pilot, lambda: "BadInvalidState" in shown(pilot, "#answer"), "refusal")
         assert "already acknowledged" in shown(pilot, "#answer")
     for fid in faults:
         twin.commands.call("ClearFault", {"fault_id": fid})
+
+
+async def test_shelving_an_alarm_from_the_alarms_screen_reaches_the_server(served: TwinServer):
+    twin = served.twin
+    app = ConsoleApp(served.url, "otto", PASSWORDS["otto"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(pilot)
+        faults = [twin.commands.call("InjectFault", {"kind": "pump_failure",
+                                                     "target": f"thermal.pump.{p}"}).data
+                  for p in (1, 2)]
+        for _ in range(60):  # until the hottest GPU's alarm is active (yellow or red)
+            a = twin.alarms.alarms.get(HOTTEST)
+            if a is not None and a.active:
+                break
+            twin.commands.call("Step", {"n": 10})
+            twin.tick(0.0)
+        await pilot.press("a")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: HOTTEST in [k.value for k in table.rows], "the alarm")
+        table.move_cursor(row=table.get_row_index(HOTTEST))
+        await pilot.press("h")  # the ShelveAlarm form, for the selected alarm, one hour
+        await until(pilot, lambda: bool(app.screen.query("#arg-duration_s")), "the form")
+        assert app.screen.query_one("#arg-path", Input).value == HOTTEST
+        assert app.screen.query_one("#arg-duration_s", Input).value == "3600"
+        await pilot.press("enter")
+        await until(pilot, lambda: "✓ ShelveAlarm: Good" in shown(pilot, "#answer"), "answer")
+        alarm = twin.alarms.alarms[HOTTEST]
+        assert alarm.shelved_until_s == pytest.approx(twin.plant.t_s + 3600.0)
+        assert twin.commands.log[-2].user == "otto"  # the ListAlarms after it is the last
+        until_s = "to T+" + fmt.sim_clock(alarm.shelved_until_s)
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: [str(c) for c in table.get_row(HOTTEST)][6] == until_s,
+                    "the alarm shown shelved")
+    for fid in faults:
+        twin.commands.call("ClearFault", {"fault_id": fid})
+    twin.commands.call("ShelveAlarm", {"path": HOTTEST, "duration_s": 0.0})
 
 
 async def test_the_console_survives_its_server_stopping_and_reconnects(tmp_path: Path):

@@ -1,9 +1,12 @@
 """The console app: one :class:`~twin.console.link.Link` to a twin, screens that show it.
 
 Messages up, attributes down: the link's callbacks post :class:`Telemetry`, :class:`LinkChanged`
-and :class:`AlarmEvent` messages to the app; the app keeps the latest readings, alarms and the
-server's answers and hands them to the current screen (:meth:`TwinScreen.refresh_view`) at most
-at the subscription's publishing rate (4 Hz).
+and :class:`TwinEvent` messages to the app; the app keeps the latest readings, alarms, events
+and the server's answers and hands them to the current screen (:meth:`TwinScreen.refresh_view`)
+at most at the subscription's publishing rate (4 Hz). Each main screen is a mode with its key
+(:data:`~twin.console.screens.SCREENS`); the link subscribes the overview's channels plus those
+of the screen shown (:meth:`ConsoleApp.screen_shown`), and the server's channel list is browsed
+once per connection, when a screen first needs it.
 
 Roles. OPC UA gives a client no standard way to read its own role, and probing with a command
 would write refused calls into the twin's command log. So the console knows the role only from
@@ -19,6 +22,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections import deque
 from collections.abc import Iterable
 from functools import partial
 from typing import Any, ClassVar
@@ -41,6 +45,7 @@ from twin.console.link import (
 )
 from twin.console.screens import (
     PATHS,
+    SCREENS,
     AlarmsScreen,
     CommandForm,
     ConfirmScreen,
@@ -49,6 +54,12 @@ from twin.console.screens import (
     TwinScreen,
     parse_alarms,
 )
+from twin.console.screens_boards import BoardsScreen
+from twin.console.screens_compute import ComputeScreen
+from twin.console.screens_events import EventRow, EventsScreen, parse_event
+from twin.console.screens_plant import PowerScreen, ThermalScreen
+from twin.console.screens_replay import ReplayScreen
+from twin.console.screens_trends import TrendsScreen
 
 SPEEDS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, 1000.0)
 TIME_COMMANDS = {"pause": "Pause", "resume": "Resume", "step": "Step", "faster": "SetSpeed",
@@ -68,10 +79,21 @@ class LinkChanged(Message):
         self.state = state
 
 
-class AlarmEvent(Message):
+class TwinEvent(Message):
+    """One OPC UA event from the twin (an alarm's, or a command's, fault's, scenario's...)."""
+
     def __init__(self, data: dict[str, Any]) -> None:
         super().__init__()
         self.data = data
+
+
+class ChannelsLoaded(Message):
+    """The server's channel list has been browsed."""
+
+
+SCREEN_KEYS = Binding.Group("Screens", compact=True)
+TIME_KEYS = Binding.Group("Time", compact=True)
+EVENTS_KEPT = 2000
 
 
 class TwinCommands(Provider):
@@ -105,14 +127,17 @@ class ConsoleApp(App[None]):
     CSS_PATH = "console.tcss"
     TITLE = "orbital-twin console"
     COMMANDS: ClassVar = App.COMMANDS | {TwinCommands}
-    MODES: ClassVar = {"overview": OverviewScreen, "alarms": AlarmsScreen}
+    MODES: ClassVar = {"overview": OverviewScreen, "power": PowerScreen,
+                       "thermal": ThermalScreen, "compute": ComputeScreen,
+                       "boards": BoardsScreen, "events": EventsScreen, "trends": TrendsScreen,
+                       "replay": ReplayScreen, "alarms": AlarmsScreen}
     DEFAULT_MODE = "overview"
     BINDINGS: ClassVar = [
-        Binding("o", "switch_mode('overview')", "Overview"),
-        Binding("a", "switch_mode('alarms')", "Alarms"),
-        Binding("p", "time('pause')", "Pause"),
-        Binding("r", "time('resume')", "Resume"),
-        Binding("s", "time('step')", "Step"),
+        *(Binding(key, f"switch_mode('{mode}')", title, group=SCREEN_KEYS)
+          for mode, title, key in SCREENS),
+        Binding("p", "time('pause')", "Pause", group=TIME_KEYS),
+        Binding("r", "time('resume')", "Resume", group=TIME_KEYS),
+        Binding("s", "time('step')", "Step", group=TIME_KEYS),
         Binding("plus,equals_sign", "time('faster')", "Faster", key_display="+", show=False),
         Binding("minus", "time('slower')", "Slower", key_display="-", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
@@ -131,6 +156,11 @@ class ConsoleApp(App[None]):
         self.role_source = "--role" if role else ""
         self.readings: dict[str, Reading] = {}
         self.alarm_book: dict[str, dict[str, Any]] = {}  # path → what the server said
+        self.events: deque[EventRow] = deque(maxlen=EVENTS_KEPT)  # newest last
+        self.channels: list[str] = []  # every channel path the server has (once browsed)
+        self.channels_state = "not loaded"  # "loading", "loaded", or why not
+        self.channels_version = 0  # counts the times the channel list was loaded
+        self._enums: dict[str, list[str]] = {}
         self.methods: dict[str, MethodInfo] = {}
         self.last_answer: tuple[bool, str] | None = None
         self.link_state = LinkState("connecting", url)
@@ -139,9 +169,10 @@ class ConsoleApp(App[None]):
         self._flush_posted = False
         self._last_sim: tuple[float, float] | None = None  # (wall, sim) of the last change
         self._rate: float | None = None
+        self.base_paths = list(paths)
         self.link = Link(url, user, password, security, paths,
                          on_reading=self._on_reading, on_state=self._on_state,
-                         on_alarm_event=lambda d: self.post_message(AlarmEvent(d)))
+                         on_event=lambda d: self.post_message(TwinEvent(d)))
         self._link_task: asyncio.Task[None] | None = None
 
     # --- life ---------------------------------------------------------------------------
@@ -183,20 +214,28 @@ class ConsoleApp(App[None]):
     async def on_link_changed(self, msg: LinkChanged) -> None:
         self.link_state = msg.state
         self.refresh_view(bindings=True)
+        if msg.state.state != "connected" and self.channels_state != "loaded":
+            self.channels_state = "not loaded"  # browse again once connected
         if msg.state.state == "connected":
+            shown = self.twin_screen
+            if shown is not None and shown.NEEDS_CHANNELS:
+                self.load_channels()
             try:
                 self.methods = {m.name: m for m in await self.link.methods()}
             except Exception as exc:
                 if self.link.connected:
                     self.answer(False, f"could not read the server's commands: {exc}")
             await self.refresh_alarms()
+            self.watch_paths()  # a screen's channels may depend on the server's commands
             self.refresh_view(bindings=True)
 
-    async def on_alarm_event(self, msg: AlarmEvent) -> None:
-        """Merge one AlarmConditionType event; state and value read from the server."""
+    async def on_twin_event(self, msg: TwinEvent) -> None:
+        """Keep every event for the Events screen; merge alarm events into the alarm book."""
         d = msg.data
+        self.events.append(parse_event(d))
         path = d.get("ConditionName")
         if not path:
+            self.refresh_view()
             return
         entry = self.alarm_book.setdefault(str(path), {"path": str(path), "severity": 0})
         active, acked = bool(d.get("ActiveState/Id")), bool(d.get("AckedState/Id"))
@@ -208,6 +247,62 @@ class ConsoleApp(App[None]):
         entry["state"] = await self.link.read(f"{path}.LimitState")
         entry["value"] = await self.link.read(str(path))
         self.refresh_view()
+
+    # --- what screens ask for ----------------------------------------------------------------
+    def screen_shown(self, screen: TwinScreen) -> None:
+        """Subscribe the overview's channels and ``screen``'s; browse the channel list if it
+        needs it and it is not there yet."""
+        self.watch_paths(screen)
+        if screen.NEEDS_CHANNELS:
+            self.load_channels()
+
+    @property
+    def twin_screen(self) -> TwinScreen | None:
+        """The main screen shown (None while starting or closing, or under a dialog)."""
+        if not self.screen_stack or not self.is_running:
+            return None
+        return self.screen if isinstance(self.screen, TwinScreen) else None
+
+    def watch_paths(self, screen: TwinScreen | None = None) -> None:
+        """Subscribe the overview's channels and those of ``screen`` (default: the one shown;
+        under a dialog, the subscription stays as it is)."""
+        screen = screen or self.twin_screen
+        if screen is None or not self.is_running:
+            return
+        self.run_worker(self.link.watch(self.base_paths + list(screen.paths())),
+                        group="watch")
+
+    def load_channels(self) -> None:
+        if self.channels_state in ("loading", "loaded") or not self.link_connected:
+            return
+        self.channels_state = "loading"
+
+        async def load() -> None:
+            try:
+                self.channels = await self.link.channels()
+                self.channels_state = "loaded"
+                self.channels_version += 1
+            except Exception as exc:
+                self.channels_state = f"could not browse the channels: {exc}"
+            self.post_message(ChannelsLoaded())
+
+        self.run_worker(load(), group="channels")
+
+    def on_channels_loaded(self, _msg: ChannelsLoaded) -> None:
+        self.refresh_view()
+        self.watch_paths()  # the screen's paths may depend on the channel list
+
+    async def history(self, path: str, limit: int = 2000) -> list[Reading]:
+        return await self.link.history(path, limit)
+
+    async def enum_strings(self, path: str) -> list[str]:
+        """A multi-state channel's state names (its EnumStrings), read once."""
+        if path not in self._enums:
+            value = await self.link.read(f"{path}.EnumStrings")
+            if not value:
+                return []
+            self._enums[path] = [getattr(v, "Text", str(v)) for v in value]
+        return self._enums[path]
 
     def _tick(self) -> None:
         if self._last_sim is not None and time.monotonic() - self._last_sim[0] > 2.0:
@@ -329,17 +424,26 @@ class ConsoleApp(App[None]):
             if (await self.run_command("SetSpeed", (speed,))).ok:
                 self.speed_set = speed
 
-    def start_command(self, m: MethodInfo) -> None:
-        """From the palette: reason if disabled, else a form for the arguments, then a
-        confirmation for hazardous commands, then the call."""
+    def start_command(self, m: MethodInfo, values: dict[str, str] | None = None) -> None:
+        """From the palette: reason if disabled, else a form for the arguments (starting with
+        ``values``), then a confirmation for hazardous commands, then the call."""
         reason = self.refusal_reason(m.name)
         if reason:
             self.answer(False, f"✗ {reason}")
             return
         if m.args:
-            self.push_screen(CommandForm(m), partial(self._confirm_and_send, m))
+            self.push_screen(CommandForm(m, values), partial(self._confirm_and_send, m))
         else:
             self._confirm_and_send(m, ())
+
+    def start_command_named(self, name: str, values: dict[str, str] | None = None) -> None:
+        """A screen's key for one command: its form, as from the palette."""
+        m = self.methods.get(name)
+        if m is None:
+            self.answer(False, f"✗ {name}: the server has no such command"
+                        + ("" if self.link_connected else " (not connected)"))
+            return
+        self.start_command(m, values)
 
     def _confirm_and_send(self, m: MethodInfo, args: tuple[Any, ...] | None) -> None:
         if args is None:
@@ -347,7 +451,7 @@ class ConsoleApp(App[None]):
 
         def send(yes: bool | None = True) -> None:
             if yes:
-                self.run_worker(self.run_command(m.name, args), group="commands")
+                self.run_worker(self._send(m.name, args), group="commands")
             else:
                 self.answer(False, f"{m.name}: cancelled")
 
@@ -356,6 +460,11 @@ class ConsoleApp(App[None]):
             self.push_screen(ConfirmScreen(f"Send {m.name}({shown})?"), send)
         else:
             send()
+
+    async def _send(self, name: str, args: tuple[Any, ...]) -> None:
+        out = await self.run_command(name, args)
+        if out.ok and "Alarm" in name:  # shelving shows in the alarm list, not in events
+            await self.refresh_alarms()
 
     async def refresh_alarms(self) -> None:
         if not self.link_connected:

@@ -2,11 +2,17 @@
 
 :class:`Link` connects with a user and password (and optionally an asyncua security string such
 as ``Basic256Sha256,SignAndEncrypt,cert.der,key.pem``), subscribes the channel paths it is given
-(string NodeIds ``ns=<twin>;s=<path>``) and the alarm events on ``Satellite`` in one
-subscription, and reports through three callbacks: ``on_reading(path, Reading)``,
-``on_state(LinkState)`` and ``on_alarm_event(dict)``. When the connection is lost (server gone,
-transport closed, keep-alive failed) it says so at once and retries with a growing delay; it
-never raises into the app.
+(string NodeIds ``ns=<twin>;s=<path>``) and every event on ``Satellite`` (the twin's command,
+fault, scenario and clock events, and the AlarmConditionType alarm events, with the alarm
+fields selected) in one subscription, and reports through three callbacks:
+``on_reading(path, Reading)``, ``on_state(LinkState)`` and ``on_event(dict)``. The set of
+subscribed paths can change while connected (:meth:`Link.watch`): each screen watches what it
+shows. When the connection is lost (server gone, transport closed, keep-alive failed) it says
+so at once and retries with a growing delay; it never raises into the app.
+
+Reading more than the subscription: :meth:`Link.channels` browses the address space for every
+channel path the server has (the catalogue as served, ``hil.*`` board channels included) and
+:meth:`Link.history` reads a channel's raw history (HistoryRead).
 
 Method calls go through :meth:`Link.call`, which returns an :class:`Outcome` for every answer,
 refusals included: the status name (``BadUserAccessDenied``, ``BadOutOfRange``, ...) and the
@@ -25,10 +31,11 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import Client, ua
+from asyncua.common.events import get_filter_from_event_type
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,15 @@ ROLES = ("viewer", "operator", "engineer")
 _LOGIN_REFUSED = frozenset({"BadUserAccessDenied", "BadIdentityTokenRejected",
                             "BadIdentityTokenInvalid"})
 _ROLE = re.compile(r"Role: (viewer|operator|engineer)\.")
+EVENT_FIELDS = ("SourceName", "ConditionName", "Severity", "Message", "Time", "ActiveState/Id",
+                "AckedState/Id")
+_NOT_CHANNEL = frozenset({"EURange", "EngineeringUnits", "EnumStrings", "LimitState",
+                          "InputArguments", "OutputArguments"})
+_PLAIN_OBJECTS = frozenset({ua.NodeId(ua.ObjectIds.BaseObjectType),
+                            ua.NodeId(ua.ObjectIds.FolderType)})
+_CHANNEL_TYPES = frozenset({ua.NodeId(ua.ObjectIds.AnalogItemType),
+                            ua.NodeId(ua.ObjectIds.MultiStateDiscreteType),
+                            ua.NodeId(ua.ObjectIds.BaseDataVariableType)})
 _VTYPE = {ua.ObjectIds.Int32: ("int", ua.VariantType.Int32),
           ua.ObjectIds.Double: ("float", ua.VariantType.Double),
           ua.ObjectIds.Boolean: ("bool", ua.VariantType.Boolean),
@@ -132,12 +148,10 @@ class _Handler:
             log.exception("console: bad data change for %s", node)
 
     def event_notification(self, event: Any) -> None:
-        keys = ("ConditionName", "Severity", "Message", "Time", "ActiveState/Id",
-                "AckedState/Id")
-        data = {k: getattr(event, k, None) for k in keys}
+        data = {k: getattr(event, k, None) for k in EVENT_FIELDS}
         if isinstance(data["Message"], ua.LocalizedText):
             data["Message"] = data["Message"].Text
-        self.link.on_alarm_event(data)
+        self.link.on_event(data)
 
     def status_change_notification(self, status: Any) -> None:
         self.link.lost("subscription: " + _status_name(getattr(status, "value", 0)))
@@ -148,7 +162,7 @@ class Link:
                  security: str | None = None, paths: Iterable[str] = (),
                  on_reading: Callable[[str, Reading], None] = lambda p, r: None,
                  on_state: Callable[[LinkState], None] = lambda s: None,
-                 on_alarm_event: Callable[[dict[str, Any]], None] = lambda e: None,
+                 on_event: Callable[[dict[str, Any]], None] = lambda e: None,
                  publish_ms: float = 250.0, timeout_s: float = 5.0) -> None:
         self.url = url
         self.user = user
@@ -157,7 +171,7 @@ class Link:
         self.paths = list(dict.fromkeys(paths))
         self.on_reading = on_reading
         self.on_state = on_state
-        self.on_alarm_event = on_alarm_event
+        self.on_event = on_event
         self.publish_ms = publish_ms
         self.timeout_s = timeout_s
         self.client: Client | None = None
@@ -165,6 +179,9 @@ class Link:
         self.state = LinkState("connecting")
         self._lost = asyncio.Event()
         self._stop = asyncio.Event()
+        self._sub: Any = None
+        self._handles: dict[str, int] = {}  # subscribed path → monitored item handle
+        self._watch_lock = asyncio.Lock()
 
     # --- state --------------------------------------------------------------------------
     def _set(self, state: LinkState) -> None:
@@ -238,17 +255,53 @@ class Link:
         self.client = client
         await asyncio.wait_for(client.connect(), self.timeout_s * 2)
         self.ns = await client.get_namespace_index(NAMESPACE_URI)
-        sub = await client.create_subscription(self.publish_ms, _Handler(self))
-        nodes = [client.get_node(ua.NodeId(p, self.ns)) for p in self.paths]
-        if nodes:
-            await sub.subscribe_data_change(nodes)
+        self._handles = {}
+        self._sub = await client.create_subscription(self.publish_ms, _Handler(self))
+        async with self._watch_lock:
+            await self._subscribe(self.paths)
         try:
-            await sub.subscribe_events(client.get_node(ua.NodeId("satellite", self.ns)),
-                                       ua.ObjectIds.AlarmConditionType)
-        except Exception as exc:  # a twin without alarms: values still flow
-            log.warning("console: no alarm events from %s: %s", self.url, _describe(exc))
+            # AlarmConditionType's fields, no where clause: every event on Satellite, the
+            # alarms with their state (the other events leave the alarm fields empty)
+            evfilter = await get_filter_from_event_type(
+                [client.get_node(ua.ObjectIds.AlarmConditionType)], where_clause_generation=False)
+            await self._sub.subscribe_events(client.get_node(ua.NodeId("satellite", self.ns)),
+                                             evfilter=evfilter)
+        except Exception as exc:  # a twin without events: values still flow
+            log.warning("console: no events from %s: %s", self.url, _describe(exc))
+
+    async def _subscribe(self, paths: Iterable[str]) -> None:
+        """Add monitored items for ``paths``; an unknown path is reported as a Bad reading."""
+        client, sub = self.client, self._sub
+        todo = [p for p in paths if p not in self._handles]
+        if client is None or sub is None or not todo:
+            return
+        nodes = [client.get_node(ua.NodeId(p, self.ns)) for p in todo]
+        handles = await sub.subscribe_data_change(nodes)
+        for path, h in zip(todo, handles, strict=True):
+            if isinstance(h, int):
+                self._handles[path] = h
+            else:  # e.g. BadNodeIdUnknown: a channel this twin does not have
+                self.on_reading(path, Reading(None, _status_name(h.value)))
+
+    async def watch(self, paths: Iterable[str]) -> None:
+        """Subscribe exactly ``paths`` from now on (and after every reconnect)."""
+        wanted = list(dict.fromkeys(paths))
+        async with self._watch_lock:
+            self.paths = wanted
+            if not self.connected or self._sub is None:
+                return
+            drop = [h for p, h in self._handles.items() if p not in set(wanted)]
+            self._handles = {p: h for p, h in self._handles.items() if p in set(wanted)}
+            try:
+                if drop:
+                    await self._sub.unsubscribe(drop)
+                await self._subscribe(wanted)
+            except Exception as exc:  # the connection loop notices a lost server
+                log.warning("console: could not change the subscription: %s", _describe(exc))
 
     async def _close(self) -> None:
+        self._sub = None
+        self._handles = {}
         client, self.client = self.client, None
         if client is None:
             return
@@ -287,6 +340,77 @@ class Link:
             return await client.get_node(ua.NodeId(path, self.ns)).read_value()
         except Exception:
             return None
+
+    async def channels(self) -> list[str]:
+        """Every channel path the server has, by browsing ``Satellite`` and ``Simulation``
+        (batched, one Browse per level); empty if not connected."""
+        client = self.client
+        if client is None:
+            return []
+        found: list[str] = []
+        seen: set[ua.NodeId] = set()
+        level = [ua.NodeId("satellite", self.ns), ua.NodeId("sim", self.ns)]
+        while level:
+            refs = await self._browse(client, level)
+            level = []
+            for ref in refs:
+                nid, typedef = ref.NodeId, ref.TypeDefinition
+                if nid in seen or ref.ReferenceTypeId == ua.NodeId(ua.ObjectIds.HasProperty):
+                    continue
+                seen.add(nid)
+                if ref.NodeClass == ua.NodeClass.Object:
+                    # the twin's parts and folders, not the condition objects under them
+                    if typedef.NamespaceIndex == self.ns or typedef in _PLAIN_OBJECTS:
+                        level.append(nid)
+                elif (isinstance(nid.Identifier, str) and nid.NamespaceIndex == self.ns
+                      and typedef in _CHANNEL_TYPES
+                      and ref.BrowseName.Name not in _NOT_CHANNEL):
+                    found.append(nid.Identifier)
+        return found
+
+    @staticmethod
+    async def _browse(client: Client, nodes: list[ua.NodeId]) -> list[ua.ReferenceDescription]:
+        out: list[ua.ReferenceDescription] = []
+        for k in range(0, len(nodes), 500):
+            params = ua.BrowseParameters()
+            params.View = ua.ViewDescription()
+            params.RequestedMaxReferencesPerNode = 0
+            for nid in nodes[k:k + 500]:
+                d = ua.BrowseDescription()
+                d.NodeId = nid
+                d.BrowseDirection = ua.BrowseDirection.Forward
+                d.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HierarchicalReferences)
+                d.IncludeSubtypes = True
+                d.NodeClassMask = ua.NodeClass.Object | ua.NodeClass.Variable
+                d.ResultMask = ua.BrowseResultMask.All
+                params.NodesToBrowse.append(d)
+            for res in await client.uaclient.browse(params):
+                out.extend(res.References)
+                cont = res.ContinuationPoint
+                while cont:
+                    (more,) = await client.uaclient.browse_next(
+                        ua.BrowseNextParameters(ContinuationPoints=[cont]))
+                    out.extend(more.References)
+                    cont = more.ContinuationPoint
+        return out
+
+    async def history(self, path: str, limit: int = 2000) -> list[Reading]:
+        """The latest ``limit`` values of a channel's raw history, oldest first (HistoryRead;
+        OPC UA's "no start time, an end time" reads newest first). Empty if there is none."""
+        client = self.client
+        if client is None:
+            return []
+        node = client.get_node(ua.NodeId(path, self.ns))
+        end = datetime(9999, 1, 1, tzinfo=UTC)
+        try:
+            values = await node.read_raw_history(None, end, numvalues=limit,
+                                                  return_bounds=False)
+        except Exception as exc:
+            log.info("console: no history for %s: %s", path, _describe(exc))
+            return []
+        out = [Reading.from_datavalue(dv) for dv in values]
+        out.sort(key=lambda r: r.source_time or datetime.min.replace(tzinfo=UTC))
+        return out
 
     async def methods(self) -> list[MethodInfo]:
         """The twin's commands as the server describes them (empty if not connected)."""

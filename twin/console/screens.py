@@ -1,12 +1,18 @@
-"""The console's screens: Overview, Alarms, Help, and the modal command form and confirmation.
+"""The console's screens: the base of every main screen, Overview, Alarms, Help, and the modal
+command form and confirmation.
 
-Each main screen composes a status bar, its body, the answer line and the footer, and has one
-method, :meth:`TwinScreen.refresh_view`, through which the app hands it what to show.
+Each main screen composes a status bar, the screens' navigation line, its body, the answer line
+and the footer, and has one method, :meth:`TwinScreen.refresh_view`, through which the app hands
+it what to show; :meth:`TwinScreen.paths` names the channels it shows, which the app subscribes
+while the screen is up. The other main screens live in ``screens_*.py``: Power and Thermal
+(:mod:`~twin.console.screens_plant`), Compute, Boards, Events, Trends and Replay.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -17,7 +23,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
 from twin.console import fmt
 from twin.console.link import MethodInfo, Reading
-from twin.console.widgets import Answer, Field, StatusBar
+from twin.console.widgets import Answer, Field, NavBar, StatusBar
 
 if TYPE_CHECKING:
     from twin.console.app import ConsoleApp
@@ -63,12 +69,22 @@ OVERVIEW: list[tuple[str, str, list[tuple[str, str, fmt.Format]]]] = [
 ]
 PATHS = ["sim.time_s"] + [p for _, _, fields in OVERVIEW for _, p, _ in fields]
 
+# The main screens: (mode, title, key). The key is the title's first letter no other key uses.
+SCREENS: tuple[tuple[str, str, str], ...] = (
+    ("overview", "Overview", "o"), ("power", "Power", "w"), ("thermal", "Thermal", "t"),
+    ("compute", "Compute", "c"), ("boards", "Boards", "b"), ("events", "Events", "e"),
+    ("trends", "Trends", "n"), ("replay", "Replay", "l"), ("alarms", "Alarms", "a"))
+
 
 class TwinScreen(Screen[None]):
-    """A main screen: status bar, body, answer line, footer."""
+    """A main screen: status bar, navigation, body, answer line, footer."""
+
+    MODE: ClassVar[str] = ""  # the mode this screen is (for the navigation line)
+    NEEDS_CHANNELS: ClassVar[bool] = False  # does it need the server's channel list?
 
     def compose(self) -> ComposeResult:
         yield StatusBar("○ connecting", id="status")
+        yield NavBar(SCREENS, id="nav")
         yield from self.body()
         yield Answer("", id="answer")
         yield Footer()
@@ -76,21 +92,36 @@ class TwinScreen(Screen[None]):
     def body(self) -> ComposeResult:
         yield from ()
 
+    def paths(self) -> Iterable[str]:
+        """The channel paths this screen shows, besides the overview's (always watched)."""
+        return ()
+
     @property
     def console(self) -> ConsoleApp:
         return self.app  # type: ignore[return-value]
 
     def on_screen_resume(self) -> None:
+        self.console.screen_shown(self)
         self.refresh_view()
 
     def refresh_view(self) -> None:
         app = self.console
         self.query_one(StatusBar).show(*app.status_line())
+        self.query_one(NavBar).show(self.MODE)
         if app.last_answer is not None:
             self.query_one(Answer).show(*app.last_answer)
 
 
+def numbered(paths: Iterable[str], pattern: str) -> list[int]:
+    """The indices ``N`` of the paths matching ``pattern`` (``{N}`` marks the index), sorted:
+    ``numbered(channels, "power.array.{N}.power_w")`` → ``[1, 2, 3, 4]``."""
+    rx = re.compile(re.escape(pattern).replace(re.escape("{N}"), r"(\d+)") + "$")
+    return sorted({int(m[1]) for p in paths if (m := rx.match(p))})
+
+
 class OverviewScreen(TwinScreen):
+    MODE = "overview"
+
     def body(self) -> ComposeResult:
         with Grid(id="overview"):
             for key, title, fields in OVERVIEW:
@@ -120,11 +151,13 @@ class OverviewScreen(TwinScreen):
 
 
 class AlarmsScreen(TwinScreen):
-    BINDINGS: ClassVar = [Binding("k", "acknowledge", "Acknowledge")]
+    MODE = "alarms"
+    BINDINGS: ClassVar = [Binding("k", "acknowledge", "Ack"),
+                          Binding("h", "shelve", "Shelve")]
 
     def body(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="alarms", cursor_type="row", zebra_stripes=True)
-        table.add_columns("sev", "state", "channel", "value", "since", "ack")
+        table.add_columns("sev", "state", "channel", "value", "since", "ack", "shelved")
         yield table
 
     def refresh_view(self) -> None:
@@ -135,23 +168,36 @@ class AlarmsScreen(TwinScreen):
         for a in self.console.alarms:
             table.add_row(str(a.get("severity", "")), str(a.get("state", "")),
                           str(a.get("path", "")), _value(a.get("value")),
-                          _since(a),
-                          "yes" if a.get("acked") else "NO", key=str(a.get("path")))
+                          _since(a), "yes" if a.get("acked") else "NO", _shelved(a),
+                          key=str(a.get("path")))
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "acknowledge":
             return self.console.allowed("AcknowledgeAlarm")
+        if action == "shelve":
+            return self.console.allowed("ShelveAlarm")
         return True
 
-    async def action_acknowledge(self) -> None:
+    def selected(self, what: str) -> str | None:
         table = self.query_one(DataTable)
         if not table.row_count:
-            self.console.answer(False, "no alarm to acknowledge")
-            return
-        path = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        await self.console.run_command("AcknowledgeAlarm", (path, ""))
+            self.console.answer(False, f"no alarm to {what}")
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    async def action_acknowledge(self) -> None:
+        path = self.selected("acknowledge")
+        if path is not None:
+            await self.console.run_command("AcknowledgeAlarm", (path, ""))
+
+    def action_shelve(self) -> None:
+        """The ShelveAlarm form for the selected alarm: the shelf time (0 unshelves)."""
+        path = self.selected("shelve")
+        if path is not None:
+            self.console.start_command_named("ShelveAlarm", {"path": path,
+                                                             "duration_s": "3600"})
 
 
 def _since(a: dict[str, Any]) -> str:
@@ -164,6 +210,15 @@ def _since(a: dict[str, Any]) -> str:
         return fmt.DASH
 
 
+def _shelved(a: dict[str, Any]) -> str:
+    """Until when an alarm is shelved (simulated time), '' if it is not."""
+    until = a.get("shelved_until_s")
+    try:
+        return "to T+" + fmt.sim_clock(float(until)) if until is not None else ""
+    except (TypeError, ValueError):
+        return ""
+
+
 def _value(v: Any) -> str:
     try:
         return f"{float(v):.4g}"
@@ -174,10 +229,13 @@ def _value(v: Any) -> str:
 HELP = """\
 [b]orbital-twin console[/b] — an OPC UA client of the twin
 
-  o  Overview          a  Alarms            ?  this help
-  p  Pause             r  Resume            s  Step one plant step
-  +  faster            -  slower            ctrl+p  command palette
-  k  acknowledge the selected alarm (Alarms)            q  quit
+  o Overview   w Power    t Thermal  c Compute  b Boards   e Events
+  n Trends     l Replay   a Alarms   ? this help           q quit
+  p Pause      r Resume   s Step     + faster   - slower
+  ctrl+p  command palette: every command the server has
+  Alarms: k acknowledge, h shelve     Compute: v quantity, enter rack
+  Events: f filter by kind            Trends: / search, enter plot
+  Replay: space play/pause, ←/→ seek, j jump, f fork a what-if
 
 Commands come from the server: each says the role it needs (viewer <
 operator < engineer) and whether it is hazardous (those ask first). A
@@ -226,16 +284,18 @@ class CommandForm(ModalScreen[tuple[Any, ...] | None]):
 
     BINDINGS: ClassVar = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, method: MethodInfo) -> None:
+    def __init__(self, method: MethodInfo, values: dict[str, str] | None = None) -> None:
         super().__init__()
         self.method = method
+        self.values = values or {}  # argument name → text to start with
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form", classes="dialog"):
             yield Label(f"[b]{self.method.name}[/b]  {self.method.description}")
             for a in self.method.args:
                 yield Label(f"{a.name}: {a.description}")
-                yield Input(placeholder=a.kind, id=f"arg-{a.name}")
+                yield Input(self.values.get(a.name, ""), placeholder=a.kind,
+                            id=f"arg-{a.name}")
             yield Label("", id="form-error")
             yield Button("Send", id="send", variant="primary")
 
@@ -280,5 +340,5 @@ def parse_alarms(text: str) -> list[dict[str, Any]]:
     return [a for a in data if isinstance(a, dict)] if isinstance(data, list) else []
 
 
-__all__ = ["PATHS", "AlarmsScreen", "CommandForm", "ConfirmScreen", "HelpScreen",
-           "OverviewScreen", "Reading"]
+__all__ = ["PATHS", "SCREENS", "AlarmsScreen", "CommandForm", "ConfirmScreen", "HelpScreen",
+           "OverviewScreen", "Reading", "TwinScreen", "numbered"]
