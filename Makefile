@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := mbpoll socat victoria-metrics
+APT_PACKAGES := mbpoll socat victoria-metrics tmux chromium
 
 .PHONY: run test lint bench sysdeps venv clean
 

@@ -3,11 +3,13 @@
 ``twin console --url opc.tcp://… --user NAME`` asks for the password (or reads
 ``TWIN_PASSWORD``); ``--security`` takes an asyncua security string
 (``Basic256Sha256,SignAndEncrypt,client_cert.der,client_key.pem``); ``--role`` is a hint that
-disables controls the role may not use (the server decides either way).
+disables controls the role may not use (the server decides either way). ``--web`` serves the
+same console in a browser instead (:mod:`twin.console.web`, on 127.0.0.1, ``--web-port``).
 
 ``twin up`` (:func:`up_command`) runs the twin and its OPC UA server on a thread of their own
 (their own event loop, so drawing the console never delays the plant or the publisher) and the
-console in the foreground, logged in as the first-start operator, or as ``--user``.
+console in the foreground, logged in as the first-start operator, or as ``--user``; with
+``--web``, the console in a browser instead of the terminal.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def add_console_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_login_arguments(p: argparse.ArgumentParser) -> None:
-    """Login options shared by ``twin console`` and ``twin up``."""
+    """Options shared by ``twin console`` and ``twin up``: the login, and ``--web``."""
     p.add_argument("--user", default=None, help="OPC UA user (default: anonymous)")
     p.add_argument("--password", default=None, help="password (default: $TWIN_PASSWORD, or "
                    "asked for)")
@@ -42,6 +44,9 @@ def add_login_arguments(p: argparse.ArgumentParser) -> None:
                    help="your role, as a hint: controls it may not use are disabled (the "
                    "server decides either way; without it the console learns the role from "
                    "the server's first refusal)")
+    from twin.console.web import add_web_arguments
+
+    add_web_arguments(p)
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -58,7 +63,13 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def console_command(args: argparse.Namespace) -> int:
-    """``twin console``: the console against any running twin until q."""
+    """``twin console``: the console against any running twin until q (``--web``: in a
+    browser, until Ctrl-C)."""
+    if getattr(args, "web", False):
+        from twin.console.web import serve_console
+
+        return serve_console(args.url, args.user, _password(args), args.security, args.role,
+                             args.web_port)
     from twin.console.app import ConsoleApp
 
     app = ConsoleApp(args.url, args.user, _password(args), args.security, args.role)
@@ -82,6 +93,10 @@ def up_command(args: argparse.Namespace) -> int:
     from twin.recording import start_recording
     from twin.runtime import Twin
 
+    if getattr(args, "web", False):
+        from twin.console.web import check_web_port
+
+        check_web_port(args.web_port)  # before the twin starts
     twin = Twin(load_config(args.config), seed=args.seed, state_dir=args.state_dir,
                 mode="paused" if args.paused else "realtime", speed=args.speed,
                 publish_hz=args.publish_hz)
@@ -126,7 +141,12 @@ def up_command(args: argparse.Namespace) -> int:
     elif user is not None:
         password = _password(args)
     try:
-        ConsoleApp(server.url, user, password, args.security, args.role).run()
+        if getattr(args, "web", False):
+            from twin.console.web import serve_console
+
+            serve_console(server.url, user, password, args.security, args.role, args.web_port)
+        else:
+            ConsoleApp(server.url, user, password, args.security, args.role).run()
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)

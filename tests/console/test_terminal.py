@@ -1,0 +1,171 @@
+"""``twin up`` in a real terminal: tmux runs it at a fixed size, the overview is read off the
+screen, ``q`` ends it, and it leaves no process and no listening port behind.
+
+The twin is the embedded default (plant, stub boards on ptys and loopback TCP, OPC UA server,
+recorder) on a free port, with its state and recording in the test's temporary directory. The
+screen is polled with ``tmux capture-pane`` until the overview has its data, within a deadline.
+The capture of each size is written next to the test's files (its path is printed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from _console import free_port
+from _procs import alive, descendants, listening_ports, still_listening
+
+TMUX = shutil.which("tmux")
+DEADLINE_S = 90.0  # start-up of plant, boards, server and console on a loaded 2-core machine
+EXIT_S = 60.0
+# remain-on-exit: the pane stays, dead, to be read; no status line: the pane is the whole W×H.
+TMUX_CONF = "set-option -g remain-on-exit on\nset-option -g status off\n"
+# The pane runs `sh` that runs twin and writes its exit status to a file: tmux 3.3a now and then
+# misses a pane's SIGCHLD (the process stays a zombie, #{pane_dead_status} stays empty; seen
+# here with a plain `python3 -c 'print(1)'` too), so the shell, which always reaps its child,
+# reports the status.
+WRAP = 'status=$1; shift; "$@"; echo $? > "$status"'
+
+# What the overview must show once its data is in: (what, pattern).
+OVERVIEW = [
+    ("the link", r"● connected"),
+    ("the first-start operator", r"operator \(role \?\)|operator \(operator\)"),
+    ("the simulated clock", r"sim 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC"),
+    ("time running", r"running ×\d"),
+    ("sim time", r"Sim time\s+T\+0d \d\d:\d\d:\d\d"),
+    ("orbit light", r"Light\s+(sunlit|ECLIPSE)"),
+    ("beta", r"Beta\s+-?\d+\.\d °"),
+    ("array power", r"Array\s+[\d,]+\.\d kW"),
+    ("loads", r"Loads\s+[\d,]+\.\d kW"),
+    ("battery charge", r"Charge\s+\d+\.\d %"),
+    ("compute delivered", r"Delivered\s+[\d,]+\.\d\d PFLOP/s"),
+    ("GPUs nominal", r"Nominal\s+\d+"),
+    ("alarm counts", r"red \d+  yellow \d+  unacked \d+"),
+    ("the footer", r"q Quit"),
+]
+
+pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (make sysdeps)")
+
+
+def twin_command() -> list[str]:
+    exe = Path(sys.executable).with_name("twin")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "twin.cli"]
+
+
+def clean_env() -> dict[str, str]:
+    """This environment for the tmux server and so for the pane, without a terminal size.
+
+    Passed explicitly: GNU readline, once imported (pytest's debugger does), puts LINES and
+    COLUMNS of pytest's own terminal into the C environment, which children would inherit and
+    Textual would believe over the pane's real size."""
+    return {k: v for k, v in os.environ.items() if k not in ("LINES", "COLUMNS", "TMUX")}
+
+
+class Tmux:
+    """A tmux server of the test's own (its own socket), killed on the way out."""
+
+    def __init__(self, directory: Path) -> None:
+        self.socket = directory / "tmux.sock"
+        self.conf = directory / "tmux.conf"
+        self.conf.write_text(TMUX_CONF)
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run([str(TMUX), "-S", str(self.socket), "-f", str(self.conf), *args],
+                              capture_output=True, text=True, timeout=30, env=clean_env())
+        if done.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def pane(self, fmt: str) -> str:
+        return self("display-message", "-p", "-t", "twin", fmt).strip()
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "twin")
+
+    def kill(self) -> None:
+        subprocess.run([str(TMUX), "-S", str(self.socket), "kill-server"],
+                       capture_output=True, timeout=30)
+
+
+@contextmanager
+def tmux_session(directory: Path, size: tuple[int, int], argv: list[str]) -> Iterator[Tmux]:
+    tmux = Tmux(directory)
+    try:
+        tmux("new-session", "-d", "-s", "twin", "-x", str(size[0]), "-y", str(size[1]),
+             "-c", str(directory), *argv)
+        yield tmux
+    finally:
+        tmux.kill()
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float,
+             detail: Callable[[], str]) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}:\n{detail()}")
+        time.sleep(0.2)
+
+
+def missing(screen: str) -> list[str]:
+    return [what for what, pattern in OVERVIEW if not re.search(pattern, screen)]
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_twin_up_shows_the_overview_in_a_terminal_and_q_leaves_nothing_behind(
+        tmp_path: Path, size: tuple[int, int]):
+    width, height = size
+    port = free_port()
+    argv = [*twin_command(), "up", "--endpoint", f"opc.tcp://127.0.0.1:{port}/orbital-twin/",
+            "--state-dir", str(tmp_path / "state"), "--record", str(tmp_path / "run")]
+    status = tmp_path / "exit-status"
+    with tmux_session(tmp_path, size, ["sh", "-c", WRAP, "sh", str(status), *argv]) as tmux:
+        assert tmux.pane("#{pane_width}x#{pane_height}") == f"{width}x{height}"
+        shell = int(tmux.pane("#{pane_pid}"))
+        screen = [""]
+
+        def overview() -> bool:
+            screen[0] = tmux.screen()
+            return not missing(screen[0]) or tmux.pane("#{pane_dead}") == "1"
+
+        wait_for(overview, "the overview's data", DEADLINE_S,
+                 lambda: f"missing {missing(screen[0])}; screen:\n{screen[0]}")
+        assert tmux.pane("#{pane_dead}") == "0", f"twin up ended early:\n{screen[0]}"
+        text = screen[0]
+        capture = tmp_path / f"overview-{width}x{height}.txt"
+        capture.write_text(text)
+        print(f"\noverview at {width}×{height} ({capture}):\n{text}")
+
+        lines = text.removesuffix("\n").split("\n")
+        assert len(lines) == height and max(len(line) for line in lines) <= width
+        assert "q Quit" in lines[-1], "the footer is on the last line"
+        for title in ("Orbit", "Thermal", "Power", "Compute", "Alarms", "Control"):
+            assert title in text, f"the {title} panel"
+        assert "Traceback" not in text and "WARNING" not in text
+
+        procs = descendants(shell)  # twin up and anything it started
+        assert procs, "no twin process under the pane's shell"
+        ports = listening_ports(procs)
+        assert port in ports, f"the OPC UA server is not listening on {port}: {ports}"
+
+        tmux("send-keys", "-t", "twin", "q")
+        wait_for(lambda: status.exists() and status.read_text().strip() != "",
+                 "twin up to exit after q", EXIT_S, tmux.screen)
+        wait_for(lambda: tmux.pane("#{pane_dead}") == "1", "the pane to close", EXIT_S,
+                 tmux.screen)
+        after = tmux("capture-pane", "-p", "-J", "-t", "twin", "-S", "-")
+        assert status.read_text().strip() == "0", after
+        left = [p for p in procs if alive(p)]
+        assert not left, f"processes left behind: {left}"
+        assert not still_listening(ports), f"ports still listening: {still_listening(ports)}"
+    assert "created OPC UA user 'operator'" in after
+    assert f"recorded to {tmp_path / 'run'}" in after
+    assert "Traceback" not in after
