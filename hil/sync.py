@@ -211,10 +211,13 @@ class HilSync:
             out[p.board.name] = p.stats.as_dict()
         return out
 
-    async def run(self, stop: asyncio.Event | None = None, period_s: float = 0.05) -> None:
-        """Re-apply every ``period_s`` when no frame did, and judge the alarms on the result,
-        until ``stop`` is set."""
+    async def run(self, stop: asyncio.Event | None = None, period_s: float | None = None
+                  ) -> None:
+        """Re-apply every ``period_s`` (default: the twin's publishing period) when no frame
+        did, tell the mirror listeners (the OPC UA publisher) and judge the alarms on the
+        result, until ``stop`` is set."""
         stop = stop or asyncio.Event()
+        period_s = period_s or 1.0 / self.twin.publish_hz
         while not stop.is_set():
             seen = self.applied
             with contextlib.suppress(TimeoutError):
@@ -222,4 +225,4 @@ class HilSync:
                     await stop.wait()
             if self.applied == seen and not stop.is_set():
                 self.apply()
-                self.twin.alarms.evaluate()
+                self.twin.mirror_changed()

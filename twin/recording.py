@@ -29,6 +29,7 @@ class LiveRecorder:
         self.store = RunStore.create(directory, twin.catalogue, meta)
         self.directory = Path(directory)
         self._last_t = float("-inf")
+        twin.recording = self.store  # HistoryRead serves older values from it
         twin.on_frame(self.frame)
         twin.on_command(self.command)
         twin.on_event(self.event)

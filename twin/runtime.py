@@ -90,7 +90,9 @@ class Twin:
         self.publish_hz = publish_hz
         self.state_dir = Path(state_dir) if state_dir else None
         self.events: deque[Event] = deque(maxlen=10_000)
+        self.recording: Any = None  # the run store a LiveRecorder writes this twin into
         self._frame_listeners: list[Callable[[Twin], None]] = []
+        self._mirror_listeners: list[Callable[[Twin], None]] = []
         self._event_listeners: list[Callable[[Event], None]] = []
         self._command_listeners: list[Callable[[CommandRecord], None]] = []
         self.commands = CommandPath(self, record=self._command_recorded)
@@ -139,6 +141,19 @@ class Twin:
     def publish(self) -> None:
         """Tell the frame listeners the mirror changed, then judge the alarms on it."""
         for fn in self._frame_listeners:
+            fn(self)
+        self.alarms.evaluate()
+
+    def on_mirror_change(self, fn: Callable[[Twin], None]) -> None:
+        """``fn(twin)`` when the mirror changed between frames: the sensor boards' values
+        re-applied while the plant did not step (paused, or between slow steps). Frame
+        listeners that show the mirror (the OPC UA publisher) register here too; those that
+        record per simulated instant or sample the model do not."""
+        self._mirror_listeners.append(fn)
+
+    def mirror_changed(self) -> None:
+        """Tell the mirror listeners, then judge the alarms on the mirror."""
+        for fn in self._mirror_listeners:
             fn(self)
         self.alarms.evaluate()
 

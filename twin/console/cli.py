@@ -85,21 +85,17 @@ def up_command(args: argparse.Namespace) -> int:
     offered (sessions still need a password); on the first start the console logs in as the
     ``operator`` user created then, and the new passwords are printed after it closes.
     """
-    from twin.cli import load_config
     from twin.console.app import ConsoleApp
     from twin.embedded import EmbeddedBoards
     from twin.influx import sink_for
-    from twin.opcua.server import ServerOptions, TwinServer, is_loopback
+    from twin.opcua.server import ServerOptions, TwinServer, is_loopback, twin_from_args
     from twin.recording import start_recording
-    from twin.runtime import Twin
 
     if getattr(args, "web", False):
         from twin.console.web import check_web_port
 
         check_web_port(args.web_port)  # before the twin starts
-    twin = Twin(load_config(args.config), seed=args.seed, state_dir=args.state_dir,
-                mode="paused" if args.paused else "realtime", speed=args.speed,
-                publish_hz=args.publish_hz)
+    twin, _ = twin_from_args(args)  # with the stub boards' hil.* channels
     recorder = start_recording(twin, args)
     sink = sink_for(twin.config, twin.catalogue, getattr(args, "influx", None))
     if sink is not None:

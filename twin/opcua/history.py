@@ -288,10 +288,4 @@ def _us(sim_s: float) -> int:
 def recording_of(twin: Twin) -> RunReader | None:
     """The run store a :class:`~twin.recording.LiveRecorder` fills from ``twin``, if any (for
     servers started without ``ServerOptions.history_store``)."""
-    from twin.recording import LiveRecorder
-
-    for fn in getattr(twin, "_frame_listeners", ()):
-        owner = getattr(fn, "__self__", None)
-        if isinstance(owner, LiveRecorder):
-            return owner.store
-    return None
+    return twin.recording

@@ -43,6 +43,7 @@ from twin.opcua.trust import TrustList
 from twin.opcua.users import RolePermissions, TwinUserManager, UserStore, first_start_users
 
 if TYPE_CHECKING:
+    from hil.lab import LabConfig
     from twin.commands import Event
     from twin.runtime import Twin
     from twin.store import RunReader
@@ -165,6 +166,7 @@ class TwinServer:
         self.publisher = Publisher(server, self.twin, self.nodes, fast=opt.fast_path)
         self.alarms = AlarmProjection(server, self.twin, self.nodes, self.publisher.source_time)
         self.twin.on_frame(self.publisher.frame_ready)
+        self.twin.on_mirror_change(self.publisher.frame_ready)  # boards' values while paused
         self.twin.on_event(self._queue_event)
         self.server = server
         await server.start()
@@ -262,22 +264,36 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     add_record_arguments(p)
 
 
-def serve_command(args: argparse.Namespace) -> int:
-    """``twin serve`` / ``twin up --headless``: the twin and its OPC UA server until Ctrl-C."""
+def twin_from_args(args: argparse.Namespace) -> tuple[Twin, LabConfig | None]:
+    """The twin of ``twin up`` / ``twin serve`` built with its boards' ``hil.*`` channels:
+    the firmware stubs' boards for ``up``, the lab file's boards for ``serve --boards``, none
+    otherwise. Returns the twin and the lab (or None)."""
     from twin.cli import load_config
-    from twin.influx import sink_for
     from twin.runtime import Twin
 
-    twin = Twin(load_config(args.config), seed=args.seed, state_dir=args.state_dir,
-                mode="paused" if args.paused else "realtime", speed=args.speed,
-                publish_hz=args.publish_hz)
-    lab = None
+    config = load_config(args.config)
+    options = dict(seed=args.seed, state_dir=args.state_dir,
+                   mode="paused" if args.paused else "realtime", speed=args.speed,
+                   publish_hz=args.publish_hz)
+    up = getattr(args, "command", None) == "up"
     if getattr(args, "boards", None):
-        if getattr(args, "command", None) == "up":
+        if up:
             raise TwinError("--boards is for twin serve; twin up runs the firmware stubs")
-        from hil.lab import load_lab
+        from hil.lab import lab_twin
 
-        lab = load_lab(args.boards, twin.catalogue)
+        return lab_twin(config, args.boards, **options)
+    if up:
+        from twin.embedded import embedded_twin
+
+        return embedded_twin(config, **options), None
+    return Twin(config, **options), None
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``twin serve`` / ``twin up --headless``: the twin and its OPC UA server until Ctrl-C."""
+    from twin.influx import sink_for
+
+    twin, lab = twin_from_args(args)
     from twin.recording import start_recording
 
     recorder = start_recording(twin, args)
