@@ -89,7 +89,10 @@ def test_replay_twin_drives_the_mirror_and_never_steps_the_plant(pump_run: Path)
         assert twin.commands.call("Resume").ok
         wall.now += 4.0  # 200 s at 50×
         assert twin.tick(wall.now) == 1
-        assert np.array_equal(twin.mirror.values, run.read_instant(200.0), equal_nan=True)
+        recorded = twin.mirror.values[:twin.n_recorded]
+        assert np.array_equal(recorded, run.read_instant(200.0), equal_nan=True)
+        span = twin.mirror.values[twin.n_recorded:]  # sim.replay.start_s, end_s
+        assert span.tolist() == [run.time_range()[0], run.time_range()[1]]
         assert seen[-1] == 200.0 and twin.plant.t_s == 200.0
         assert twin.plant.state.tick == tick0  # not stepped: only its clock follows
         refused = twin.commands.call("SetPumpSpeed", {"pump": 1, "speed_pct": 50})
@@ -98,5 +101,7 @@ def test_replay_twin_drives_the_mirror_and_never_steps_the_plant(pump_run: Path)
         assert twin.commands.call("Pause").ok
         assert twin.commands.call("Step", {"n": 2}).ok
         assert twin.mirror.source_s[0] == 220.0
+        assert twin.commands.call("Seek", {"t_s": 100.0}).ok  # only a replay can seek
+        assert twin.mirror.source_s[0] == 100.0 and twin.clock.mode == "paused"
         assert twin.commands.call("RunUntil", {"t_s": 100.0}).ok  # earlier: a seek back
         assert twin.mirror.source_s[0] == 100.0

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from twin.catalogue import Channel, build_catalogue
 from twin.clock import MAX_SPEED, MIN_SPEED
-from twin.commands import CommandPath
+from twin.commands import Arg, Command, CommandPath, CommandRecord
 from twin.errors import CommandError, TwinError
 from twin.runtime import GOOD, Twin
 from twin.store import RunReader
@@ -138,10 +139,34 @@ class Replayer:
         return True
 
 
+def replay_channels(r: Replayer) -> list[Channel]:
+    """The channels only a replay has: the recording's span (a client knows a replay by them
+    and by its ``Seek`` method)."""
+    lo, hi = r.start_s, r.end_s
+    return [Channel("sim.replay.start_s", "s", "float", lo, hi,
+                    "first recorded tick (simulated seconds)", source="replay", index=0),
+            Channel("sim.replay.end_s", "s", "float", lo, hi,
+                    "last recorded tick (simulated seconds)", source="replay", index=0)]
+
+
+SEEK = Command("Seek", "operator", "Move the play head to a simulated time (replay only).",
+               (Arg("t_s", "float", "simulated time since epoch", "s", 0.0, 1e10),))
+
+
 class ReplayCommands(CommandPath):
-    """The one command path while replaying: time commands drive the play head."""
+    """The one command path while replaying: time commands drive the play head; ``Seek``
+    jumps it (only a replay has it)."""
 
     twin: ReplayTwin
+
+    def __init__(self, twin: Twin, record: Callable[[CommandRecord], None] | None = None
+                 ) -> None:
+        super().__init__(twin, record)
+        self.commands[SEEK.name] = SEEK
+
+    def _Seek(self, t_s: float) -> None:
+        self.twin.replayer.seek(t_s)
+        self.twin.show()
 
     def _Pause(self) -> None:
         self.twin.replayer.pause()
@@ -180,11 +205,16 @@ class ReplayTwin(Twin):
                  at_s: float | None = None, playing: bool = False, publish_hz: float = 10.0,
                  wall: Callable[[], float] = time.monotonic) -> None:
         self.replayer = Replayer(store, speed, at_s, playing=False, wall=wall)
-        super().__init__(config, seed=store.meta.seed, mode="paused", publish_hz=publish_hz)
-        paths = [c.path for c in self.catalogue.channels]
-        if paths != [c.path for c in store.channels()]:
+        base = build_catalogue(config)
+        recorded = store.channels()
+        if [c.path for c in base.channels] != [c.path for c in recorded[:len(base)]]:
             raise TwinError(f"{store.directory}: the recorded channels do not match the "
                             "catalogue of its stored satellite config")
+        # the run's own extra channels (a live run's hil.* boards), then the play head's span
+        catalogue = base.extended([*recorded[len(base):], *replay_channels(self.replayer)])
+        self.n_recorded = len(recorded)
+        super().__init__(config, seed=store.meta.seed, mode="paused", publish_hz=publish_hz,
+                         catalogue=catalogue)
         self.source = SOURCE
         self.commands = ReplayCommands(self, record=self._command_recorded)
         self.show()
@@ -201,7 +231,7 @@ class ReplayTwin(Twin):
         self.clock.sim_s = r.tick_s
         self.clock.speed = r.speed
         self.clock.mode = "realtime" if r.playing else "paused"
-        self.mirror.update_all(r.frame, r.tick_s, GOOD)
+        self.mirror.update_all(np.concatenate([r.frame, (r.start_s, r.end_s)]), r.tick_s, GOOD)
         self.mirror.source = SOURCE  # type: ignore[attr-defined]
         self.publish()  # listeners, and the limit alarms judge the replayed values too
 
