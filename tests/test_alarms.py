@@ -164,3 +164,30 @@ def test_a_lost_board_reads_as_online_false_not_as_a_number():
         twin.alarms.evaluate()
     assert [e.message for e in alarm_events(twin, "hil.io1.online")] == [
         "hil.io1.online is false: red alarm (was ok)", "hil.io1.online is true: ok (was red)"]
+
+
+def test_a_noisy_value_on_a_limit_does_not_flap_the_alarm():
+    """Sensor noise around the red low limit of the loop flow (0.75 kg/s; span 5 kg/s, so the
+    deadband is 0.05 kg/s): one transition to red, none back until the flow is clearly above."""
+    twin = Twin(load_satellite().config)
+    path = "thermal.loop.1.flow_kg_s"
+    i = twin.catalogue[path].index
+    book = twin.alarms
+
+    def show(value: float) -> None:
+        twin.mirror.values[i] = value
+        book.evaluate()
+
+    show(1.0)  # below yellow 1.75: yellow-low
+    for k in range(50):  # ±0.02 kg/s of noise across the red limit
+        show(0.75 + (0.02 if k % 2 else -0.02))
+    states = [e.data["state"] for e in alarm_events(twin, path)]
+    assert states == ["yellow-low", "red-low"]
+    show(0.79)  # inside the deadband: still red
+    assert book.alarms[path].state == "red-low"
+    show(0.81)  # clearly above the red limit: back to yellow
+    assert book.alarms[path].state == "yellow-low"
+    show(1.76)  # just above the yellow limit, inside the deadband: stays yellow
+    assert book.alarms[path].state == "yellow-low"
+    show(2.0)
+    assert book.alarms[path].state == "ok"

@@ -5,11 +5,14 @@ them and pass operators' acknowledgements and shelving through the command path.
 mirror refresh :meth:`AlarmBook.evaluate` judges every limited channel at once (numpy): a value
 beyond a red limit is ``red-low``/``red-high`` (severity 800), beyond a yellow one
 ``yellow-low``/``yellow-high`` (500), else ``ok``. Values whose quality is Bad are not judged
-(their alarm holds its state). Link and residual alarms are limit alarms too, on the ``hil.*``
-channels of a twin built with boards (``hil.<board>.online`` red when a board is offline,
-``hil.residual.<path>`` beyond its limits; :mod:`twin.catalogue`). Each transition becomes
-an ``alarm`` event. An alarm that becomes active, or worse, needs acknowledging again; a shelved
-alarm keeps being evaluated but raises no events until its shelf time runs out (simulated time).
+(their alarm holds its state). An alarm returns to a milder state only when the value is back
+inside the limit by a deadband (1 % of the channel's range, or 5 % of its yellow band if
+narrower), so a noisy value sitting on a limit does not flap. Link and residual alarms are
+limit alarms too, on the ``hil.*`` channels of a twin built with boards
+(``hil.<board>.online`` red when a board is offline, ``hil.residual.<path>`` beyond its
+limits; :mod:`twin.catalogue`). Each transition becomes an ``alarm`` event. An alarm that
+becomes active, or worse, needs acknowledging again; a shelved alarm keeps being evaluated
+but raises no events until its shelf time runs out (simulated time).
 
 Every notification (transition, acknowledgement, shelving) gets an ``event_id`` (16 random bytes
 as hex), which the OPC UA server sends as the EventId of the condition event. A client
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 STATES = ("ok", "yellow-low", "yellow-high", "red-low", "red-high")
 SEVERITY = (200, 500, 500, 800, 800)
 MAX_SHELVE_S = 7 * 86400.0
+LEVEL = np.array([0, 1, 1, 2, 2], dtype=np.int8)  # ok, yellow, red per state index
+DEADBAND_SPAN = 0.01  # of the channel's range (hi - lo)
+DEADBAND_BAND = 0.05  # of its yellow band (yellow high - yellow low), when narrower
 KEEP_EVENT_IDS = 10_000  # notifications that can still be acknowledged by their id
 
 
@@ -84,6 +90,11 @@ class AlarmBook:
         self.y_hi = col([c.yellow[1] for c in chans], np.inf)
         self.r_lo = col([c.red[0] for c in chans], -np.inf)
         self.r_hi = col([c.red[1] for c in chans], np.inf)
+        # deadband: an alarm returns to a milder state only once the value is back inside the
+        # limit by 1 % of the channel's span, or 5 % of its yellow band if that is narrower
+        span = np.array([c.hi - c.lo for c in chans], dtype=float)
+        band = np.where(np.isfinite(self.y_hi - self.y_lo), self.y_hi - self.y_lo, np.inf)
+        self.deadband = np.minimum(DEADBAND_SPAN * span, DEADBAND_BAND * band)
         self.state = np.zeros(len(chans), dtype=np.int8)
         self.alarms: dict[str, Alarm] = {}  # every alarm that has ever left "ok"
         self.listeners: list = []
@@ -94,11 +105,12 @@ class AlarmBook:
         """Judge every limited channel; returns the alarms that changed state."""
         m = self.twin.mirror
         v = m.values[self.index]
-        new = np.zeros(len(v), dtype=np.int8)
-        new[v < self.y_lo] = 1
-        new[v > self.y_hi] = 2
-        new[v < self.r_lo] = 3
-        new[v > self.r_hi] = 4
+        new = self._states(v, 0.0)
+        milder = LEVEL[new] < LEVEL[self.state]
+        if milder.any():  # hold the alarm until the value is inside by the deadband
+            held = self._states(v[milder], self.deadband[milder], milder)
+            keep = LEVEL[held] <= LEVEL[self.state[milder]]
+            new[milder] = np.where(keep, held, self.state[milder])
         unjudged = ((m.status[self.index] & 0x80000000) != 0) | np.isnan(v)
         new[unjudged] = self.state[unjudged]
         changed = []
@@ -128,6 +140,16 @@ class AlarmBook:
         for fn in self.listeners:
             fn(changed)
         return changed
+
+    def _states(self, v: np.ndarray, db: np.ndarray | float,
+                where: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The state index of values ``v`` (channels ``where``), limits tightened by ``db``."""
+        new = np.zeros(len(v), dtype=np.int8)
+        new[v < self.y_lo[where] + db] = 1
+        new[v > self.y_hi[where] - db] = 2
+        new[v < self.r_lo[where] + db] = 3
+        new[v > self.r_hi[where] - db] = 4
+        return new
 
     def describe(self, k: int, value: float, s: int, was: str) -> str:
         """The message of a transition of limited channel ``k`` into state ``s``."""
