@@ -105,3 +105,29 @@ def test_replay_twin_drives_the_mirror_and_never_steps_the_plant(pump_run: Path)
         assert twin.mirror.source_s[0] == 100.0 and twin.clock.mode == "paused"
         assert twin.commands.call("RunUntil", {"t_s": 100.0}).ok  # earlier: a seek back
         assert twin.mirror.source_s[0] == 100.0
+
+
+def test_a_replay_forks_a_what_if_at_the_play_head(pump_run: Path, tmp_path: Path) -> None:
+    """Fork over the command path (the OPC UA method): the branch starts at the play head,
+    carries the actions, names its parent; bad actions are refused before anything runs."""
+    with RunStore.open(pump_run) as run:
+        parent_id = run.meta.run_id
+        twin = ReplayTwin(load_config(run.meta), run, at_s=300.0)
+        bad = twin.commands.call("Fork", {"actions": "Explode now=1"}, role="operator")
+        assert bad.status == "BadInvalidArgument" and "unknown command 'Explode'" in bad.message
+        out = tmp_path / "shed"
+        res = twin.commands.call("Fork", {"out": str(out),
+                                          "actions": "SetLoadShedLevel level=2; "
+                                                     "@400 SetPumpSpeed pump=1 speed_pct=100"},
+                                 user="ana", role="operator")
+        assert res.ok, res.message
+        assert "forking at 300 s" in res.data
+        done = [e for e in twin.events if e.kind == "fork"]
+        assert done and done[-1].severity == 200 and str(out) in done[-1].message
+        again = twin.commands.call("Fork", {"out": str(out)}, role="operator")
+        assert again.status == "BadInvalidArgument" and "already exists" in again.message
+    with RunStore.open(out) as branch:
+        assert branch.meta.parent_id == parent_id and branch.meta.fork_t_s == 300.0
+        after = {c.name: c for c in branch.commands(300.0)}
+        assert after["SetLoadShedLevel"].t_s == 300.0 and after["SetLoadShedLevel"].status == "Good"
+        assert after["SetPumpSpeed"].t_s == 400.0

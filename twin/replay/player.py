@@ -11,13 +11,21 @@ play head instead of stepping the plant: the plant is never stepped while replay
 only follows the play head, so events and history carry the recording's times). The time
 commands of the one command path (Pause, Resume, SetSpeed, Step, RunUntil) drive the play head;
 commands that would change the satellite are refused with a hint to fork the run instead.
+Only a replay has ``Seek`` (jump the play head), ``Fork`` (a what-if branch from the play head,
+re-simulated in a worker thread; a ``fork`` event reports the new run) and the channels
+``sim.replay.start_s``/``end_s`` (the recording's span), so a client knows a replay by them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import re
+import threading
 import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,6 +159,13 @@ def replay_channels(r: Replayer) -> list[Channel]:
 
 SEEK = Command("Seek", "operator", "Move the play head to a simulated time (replay only).",
                (Arg("t_s", "float", "simulated time since epoch", "s", 0.0, 1e10),))
+FORK = Command("Fork", "operator", "Fork a what-if branch of the recording at the play head: "
+               "re-simulated with other actions into a new run (replay of a simulated run only).",
+               (Arg("out", "str", "the branch's run directory (default: beside the run, "
+                    "named after the fork time)", optional=True),
+                Arg("actions", "str", "actions, one per line or separated by ';': "
+                    "'[@T] Command key=value ...', e.g. 'SetLoadShedLevel level=2'",
+                    optional=True)), hazardous=False)
 
 
 class ReplayCommands(CommandPath):
@@ -163,6 +178,61 @@ class ReplayCommands(CommandPath):
                  ) -> None:
         super().__init__(twin, record)
         self.commands[SEEK.name] = SEEK
+        self.commands[FORK.name] = FORK
+        self.forks: list[threading.Thread] = []
+
+    def _Fork(self, out: str = "", actions: str = "") -> str:
+        """Start the branch in a worker thread (a fork re-simulates from the run's start, which
+        can take a while); a ``fork`` event reports where it went, or why it failed."""
+        from twin.replay.resim import parse_action
+
+        run_dir = Path(self.twin.replayer.store.directory)
+        at = self.twin.replayer.tick_s
+        try:
+            acts = [parse_action(a) for a in re.split(r"[;\n]", actions) if a.strip()]
+        except TwinError as exc:
+            raise CommandError(f"actions: {exc}", "BadInvalidArgument") from exc
+        known = [c for c in self.commands if c not in (SEEK.name, FORK.name)]
+        unknown = sorted({a.command for a in acts} - set(known))
+        if unknown:
+            raise CommandError(f"actions: unknown command {unknown[0]!r}; known: "
+                               f"{', '.join(known)}", "BadInvalidArgument")
+        dest = Path(out) if out else run_dir.with_name(f"{run_dir.name}-fork-{at:g}s")
+        if dest.exists():
+            raise CommandError(f"out {str(dest)!r}: already exists; name a new directory",
+                               "BadInvalidArgument")
+        twin = self.twin
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+
+        def report(kind: str, severity: int, message: str, **data: Any) -> None:
+            if loop is None:
+                twin.event(kind, severity, message, **data)
+            else:
+                loop.call_soon_threadsafe(partial(twin.event, kind, severity, message, **data))
+
+        def work() -> None:
+            from twin.replay.resim import fork
+
+            try:
+                res = fork(run_dir, at, dest, acts)
+            except Exception as exc:  # reported to the operator, never raised into the server
+                report("fork", 500, f"fork at {at:g} s failed: {exc}", out=str(dest))
+                return
+            verdict = ""
+            if res.scenario is not None:
+                verdict = " — scenario " + ("passed" if res.scenario.passed else "failed")
+            report("fork", 200, f"forked at {res.fork_t_s:g} s into {res.out_dir} "
+                   f"({res.frames} frames){verdict}", out=str(res.out_dir), at_s=res.fork_t_s)
+
+        thread = threading.Thread(target=work, name=f"fork-{at:g}s", daemon=True)
+        self.forks.append(thread)
+        thread.start()
+        if loop is None:
+            thread.join()
+        return f"forking at {at:g} s into {dest}; a fork event follows when it is done"
 
     def _Seek(self, t_s: float) -> None:
         self.twin.replayer.seek(t_s)
