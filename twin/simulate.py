@@ -2,7 +2,10 @@
 
 A run directory is an embedded store (:mod:`twin.store`: every channel at every recorded
 instant, lossless, with the config text, seed and step needed to re-simulate it), plus
-``summary.json`` and a copy of the satellite file.
+``summary.json`` and a copy of the satellite file. With ``--influx FILE`` (or the TWIN_INFLUX_*
+environment) every recorded frame also goes to InfluxDB (:func:`twin.influx.sink_for`, tagged
+with the run's id), all of it sent or spooled before the command returns. A scenario
+(``twin simulate SCENARIO``) is run by :func:`twin.scenario.simulate_scenario_command`.
 """
 
 from __future__ import annotations
@@ -174,22 +177,21 @@ def simulate_command(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-{cfg.satellite.name}"
     meta = run_meta(cfg, plant.seed, step, args.record_every, duration_s=args.duration)
-    from twin.influx import sink_for
-
-    influx = sink_for(cfg, catalogue, args.influx)
-
-    def record(t_s: float, frame: np.ndarray) -> None:
-        store.append(t_s, frame)
-        if influx is not None:
-            influx.write_frame(t_s, frame)
+    from twin.influx import close_run_sink, sink_for
 
     with RunStore.create(out, catalogue, meta) as store:
+        influx = sink_for(cfg, catalogue, args.influx, run=store.meta)
+
+        def record(t_s: float, frame: np.ndarray) -> None:
+            store.append(t_s, frame)
+            if influx is not None:
+                influx.write_frame(t_s, frame)
+
         try:
             wall = run(plant, catalogue, args.duration, step, args.record_every, record,
                        progress=not args.quiet)
         finally:
-            if influx is not None:
-                influx.close()
+            influx_text = close_run_sink(influx)
         _, frames = store.read_frames()
         summary = summarise(plant, catalogue, frames, wall, step)
         store.set_extra("summary", asdict(summary))
@@ -197,4 +199,6 @@ def simulate_command(args: argparse.Namespace) -> int:
     shutil.copyfile(cfg.source, out / "satellite.toml")
     print(format_summary(summary))
     print(f"recorded {frames.shape[0]} × {frames.shape[1]} values to {out}")
+    if influx_text:
+        print(influx_text)
     return 0

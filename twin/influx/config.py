@@ -9,6 +9,7 @@ bucket = "twin"
 batch_lines = 5000     # lines per write request
 flush_s = 1.0          # a batch older than this is sent even if not full
 spool_dir = "runs/influx-spool"
+drain_s = 30.0         # end of a batch run: keep sending the spool this long
 ```
 
 Environment variables ``TWIN_INFLUX_URL``, ``TWIN_INFLUX_TOKEN``, ``TWIN_INFLUX_ORG`` and
@@ -46,6 +47,8 @@ class InfluxConfig:
     max_queue: int = param(4096, ge=16, le=10_000_000,
                            doc="frames/records held in memory before the writer takes them")
     gzip: bool = param(False, doc="gzip request bodies (smaller, more CPU)")
+    drain_s: float = param(30.0, ge=0.0, le=86400.0, doc="at the end of a batch run, keep "
+                           "sending spooled batches this long while the server takes them")
 
 
 def parse_influx(table: Any, file: str = "<string>",

@@ -10,6 +10,9 @@ A channel path ``subsystem.component[.index].quantity_unit`` maps to
   index) is left out, since line protocol has no empty tag values;
 - field: the quantity with its unit (``soc_pct``, ``temp_c``), always a float — booleans, counts and
   enums included — so a field never changes type between points;
+- run tags, when the sink writes a recorded run: ``run`` (the run store's ``run_id``) and
+  ``scenario`` (the scenario's name, for scenario runs and their branches), so runs that share
+  simulated times (a what-if branch and its parent, two seeds of one scenario) stay apart;
 - timestamp: nanoseconds since the Unix epoch in simulated time, ``orbit.epoch + t``.
 
 All channels of one measurement and tag set share one line per tick, so a frame of the default
@@ -19,10 +22,11 @@ they are left out of their line (a line left with no field is dropped) and count
 A :class:`LineSchema` works out each line's prefix (measurement and tags) and field names once;
 :meth:`LineSchema.frame_lines` then turns a frame into text with one ``str.format`` call.
 
-Commands (measurement ``command``): tags satellite, command, user, role, status; fields ``ok``
-(1.0 or 0.0), ``args`` (JSON), ``message``, ``wall_s`` (wall-clock seconds). Events (measurement
-``event``): tags satellite, kind; fields ``severity`` (1..1000), ``message``, ``data`` (JSON),
-``wall_s``. Both use the simulated time of the record as timestamp.
+Commands (measurement ``command``): tags satellite, command, user, role, status (and the run
+tags); fields ``ok`` (1.0 or 0.0), ``args`` (JSON), ``message``, ``wall_s`` (wall-clock
+seconds). Events (measurement ``event``): tags satellite, kind (and the run tags); fields
+``severity`` (1..1000), ``message``, ``data`` (JSON), ``wall_s``. Both use the simulated time of
+the record as timestamp.
 """
 
 from __future__ import annotations
@@ -97,10 +101,15 @@ class LineSchema:
     """Precomputed line-protocol layout of one catalogue for one satellite and source."""
 
     def __init__(self, catalogue: Catalogue, satellite: str, epoch: datetime,
-                 source: str = "model", sources: Mapping[str, str] | None = None) -> None:
+                 source: str = "model", sources: Mapping[str, str] | None = None,
+                 tags: Mapping[str, str] | None = None) -> None:
+        """``tags``: more tags on every line (the run tags ``run`` and ``scenario``); empty
+        values are left out."""
         self.satellite = satellite
         self.epoch_ns = epoch_ns(epoch)
         self._sat_tag = "satellite=" + escape_tag(satellite)
+        self.tags = {k: v for k, v in (tags or {}).items() if v}
+        self._extra = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in self.tags.items())
         groups: dict[tuple[str, str, str, str], list[tuple[int, str]]] = {}
         for ch in catalogue.channels:
             key = split_path(ch.path)
@@ -118,7 +127,7 @@ class LineSchema:
             if idx:
                 tags.append("index=" + escape_tag(idx))
             tags.append("source=" + escape_tag(src))
-            prefix = escape_measurement(meas) + "," + ",".join(tags)
+            prefix = escape_measurement(meas) + "," + ",".join(tags) + self._extra
             names = [escape_tag(f) for _, f in members]
             self.prefixes.append(prefix)
             self.field_names.append(names)
@@ -161,14 +170,14 @@ class LineSchema:
     def command_line(self, rec: CommandRecord) -> str:
         tags = (f"command,{self._sat_tag},command={escape_tag(rec.command) or '?'}"
                 f",user={escape_tag(rec.user) or '?'},role={escape_tag(rec.role) or '?'}"
-                f",status={escape_tag(rec.status) or '?'}")
+                f",status={escape_tag(rec.status) or '?'}{self._extra}")
         fields = (f"ok={1.0 if rec.status == 'Good' else 0.0},"
                   f"args={string_field(_json(rec.args))},message={string_field(rec.message)},"
                   f"wall_s={_finite(rec.wall_s)}")
         return f"{tags} {fields} {self.timestamp_ns(rec.sim_s)}"
 
     def event_line(self, ev: Event) -> str:
-        tags = f"event,{self._sat_tag},kind={escape_tag(ev.kind) or '?'}"
+        tags = f"event,{self._sat_tag},kind={escape_tag(ev.kind) or '?'}{self._extra}"
         fields = (f"severity={float(ev.severity)},message={string_field(ev.message)},"
                   f"data={string_field(_json(ev.data))},wall_s={_finite(ev.wall_s)}")
         return f"{tags} {fields} {self.timestamp_ns(ev.sim_s)}"

@@ -2,7 +2,8 @@
 
 The twin's side only appends to an in-memory queue (:meth:`InfluxSink.write_frame` copies the
 frame and returns in about a microsecond); one background thread turns queued items into line
-protocol (:mod:`twin.influx.schema`), cuts batches of about ``batch_lines`` lines (or whatever
+protocol (:mod:`twin.influx.schema`; a batch run's sink has a worker process make the frames'
+text, :mod:`twin.influx.formatter`), cuts batches of about ``batch_lines`` lines (or whatever
 is there after ``flush_s``) and sends them with influxdb-client's synchronous v2 write API.
 
 Nothing is lost while the server is away:
@@ -19,10 +20,14 @@ Nothing is lost while the server is away:
   to ``spool_dir/rejected/`` with the server's answer beside it and is never re-sent.
 
 Memory is bounded: at most ``max_queue`` frames or records wait in memory. The queue only fills
-if the writer thread cannot keep up with local formatting and disk writes; then new items are
-dropped, counted in ``dropped`` and logged, rather than stopping the twin. A batch that cannot be
-spooled (disk full) is counted in ``lost_lines`` and logged. What the writer holds in memory when
-the process is killed is lost; the embedded store is the record of truth.
+if the writer thread cannot keep up with local formatting and disk writes; then a live twin's new
+items are dropped, counted in ``dropped`` and logged, rather than stopping the twin. A batch run
+(``lossless=True``: ``twin simulate``, scenarios, re-simulations and forks, which produce frames
+as fast as the plant steps) waits for room instead (``waited_s``), and while its queue is more
+than half full the writer spools batches instead of waiting for the server, so a slow server
+costs the run little. A batch that cannot be spooled (disk full) is counted in ``lost_lines``
+and logged. What the writer holds in memory when the process is killed is lost; the embedded
+store is the record of truth.
 
 The first failure is logged as a warning naming the server and the reason, repeats at debug
 level, and the recovery at info level with the outage's length.
@@ -34,6 +39,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -41,12 +47,13 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from twin.influx.config import InfluxConfig
-from twin.influx.schema import LineSchema
+from twin.influx.schema import FrameLines, LineSchema
 from twin.influx.spool import Spool
 
 if TYPE_CHECKING:
     from twin.catalogue import Catalogue
     from twin.commands import CommandRecord
+    from twin.influx.formatter import ProcessFormatter
     from twin.runtime import Event, Twin
 
 log = logging.getLogger("twin.influx")
@@ -126,6 +133,7 @@ class SinkStats:
     server_up: bool
     last_error: str
     last_error_wall_s: float
+    waited_s: float = 0.0  # lossless: time the twin's side waited for room in the queue
 
 
 class InfluxSink:
@@ -133,9 +141,21 @@ class InfluxSink:
 
     def __init__(self, config: InfluxConfig, catalogue: Catalogue, satellite: str,
                  epoch: datetime, source: str = "model", *,
-                 transport: Transport | None = None, start: bool = True) -> None:
+                 transport: Transport | None = None, start: bool = True,
+                 tags: Mapping[str, str] | None = None, lossless: bool = False) -> None:
+        """``tags``: more tags on every line (``run``, ``scenario``); ``lossless``: wait for
+        room in a full queue instead of dropping (batch runs)."""
         self.config = config
-        self.schema = LineSchema(catalogue, satellite, epoch, source)
+        self.schema = LineSchema(catalogue, satellite, epoch, source, tags=tags)
+        self.lossless = lossless
+        self._waiting = False
+        self._waited_s = 0.0
+        # A batch run formats in a worker process (its plant keeps the interpreter lock).
+        self._formatter: ProcessFormatter | None = None
+        if lossless and start:
+            from twin.influx.formatter import ProcessFormatter
+
+            self._formatter = ProcessFormatter(self.schema)
         self.spool = Spool(config.spool_dir)
         self.transport = transport if transport is not None else InfluxTransport(config)
         self._n = len(catalogue)
@@ -157,6 +177,7 @@ class InfluxSink:
         self._cv = threading.Condition()
         self._flush_req = self._flush_done = 0
         self._stopping = False
+        self._drain_s = 0.0
         self._thread = threading.Thread(target=self._run, name="influx-sink", daemon=True)
         if start:
             self._thread.start()
@@ -164,8 +185,7 @@ class InfluxSink:
     # --- the twin's side: never blocks ---------------------------------------------------------
     def write_frame(self, t_s: float, frame: np.ndarray) -> None:
         """Queue one frame (catalogue order) at simulated time ``t_s``."""
-        if len(self._q) >= self._max_queue:
-            self._drop()
+        if len(self._q) >= self._max_queue and not self._room():
             return
         self._frames += 1
         self._q.append((t_s, frame.copy()))
@@ -178,23 +198,44 @@ class InfluxSink:
 
     def write_lines(self, text: str, lines: int | None = None, fields: int = 0) -> None:
         """Queue ready-made line protocol (one or more lines, no trailing newline)."""
-        if len(self._q) >= self._max_queue:
-            self._drop()
+        if len(self._q) >= self._max_queue and not self._room():
             return
         self._records += 1
         self._q.append((text, text.count("\n") + 1 if lines is None else lines, fields))
 
-    def attach(self, twin: Twin) -> None:
+    def attach(self, twin: Twin, frames: bool = True) -> None:
         """Record every frame and event of a running twin, and its commands if it announces them.
 
         Commands always arrive as events of kind ``command``; the ``command`` measurement is
         written too when the twin offers an ``on_command(fn)`` hook taking a CommandRecord.
+        ``frames=False``: events and commands only; a batch run that steps the plant itself
+        hands its recorded frames to :meth:`write_frame`.
         """
-        twin.on_frame(lambda tw: self.write_frame(tw.plant.t_s, tw.mirror.values))
+        if frames:
+            twin.on_frame(lambda tw: self.write_frame(tw.plant.t_s, tw.mirror.values))
         twin.on_event(self.write_event)
         on_command = getattr(twin, "on_command", None)
         if on_command is not None:
             on_command(self.write_command)
+
+    def _room(self) -> bool:
+        """The queue is full: drop (False), or in lossless mode wait until the writer has
+        taken half of it (True; False only if the writer thread is gone)."""
+        if not self.lossless:
+            self._drop()
+            return False
+        t0 = time.monotonic()
+        with self._cv:
+            self._waiting = True
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: len(self._q) <= self._max_queue // 2 or
+                              not self._thread.is_alive())
+            self._waiting = False
+        self._waited_s += time.monotonic() - t0
+        if len(self._q) >= self._max_queue:
+            self._drop()
+            return False
+        return True
 
     def _drop(self) -> None:
         self._dropped += 1
@@ -225,14 +266,21 @@ class InfluxSink:
                 return False
             time.sleep(0.02)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Send or spool what is queued, then stop; the spool is kept for the next sink."""
+    def close(self, timeout: float = 30.0, drain_s: float = 0.0) -> None:
+        """Send or spool what is queued, then stop; the spool is kept for the next sink.
+
+        ``drain_s``: then keep sending spooled batches for up to this long while the server
+        takes them (the end of a batch run); what is left stays in the spool.
+        """
         with self._cv:
             self._stopping = True
+            self._drain_s = drain_s
             self._cv.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
         if not self._thread.is_alive():
+            if self._formatter is not None:
+                self._formatter.close()
             self.spool.close()
             self.transport.close()
 
@@ -248,7 +296,7 @@ class InfluxSink:
                          self._spooled_batches, self._spooled_bytes, len(self.spool),
                          self.spool.bytes, self._retries, self._failures, self._rejected,
                          self._omitted, self._lost_lines, self._down_since is None,
-                         self._last_error, self._last_error_wall)
+                         self._last_error, self._last_error_wall, self._waited_s)
 
     # --- the writer thread -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -264,8 +312,10 @@ class InfluxSink:
                 if self._parts and (flush_req != self._flush_done or stopping or
                                     now - self._batch_started >= self.config.flush_s):
                     self._seal()
-                if not stopping:
+                if not stopping and not self._behind():
                     self._send_spool(budget_s=0.2)
+                elif stopping and self._drain_s > 0:
+                    self._send_spool(budget_s=self._drain_s, drain=True)
             except Exception:  # never let the writer die: the twin would silently stop recording
                 log.exception("influx sink: writer error (continuing)")
                 time.sleep(poll)
@@ -277,33 +327,67 @@ class InfluxSink:
                 return
 
     def _take_queue(self) -> None:
+        if self._formatter is not None and self._formatter.alive:
+            self._take_queue_chunked(self._formatter)
+            return
         q = self._q
         schema = self.schema
-        limit = self.config.batch_lines
         while q:
             item = q.popleft()
-            if not self._parts:
-                self._batch_started = time.monotonic()
+            self._taken()
             if isinstance(item[0], str):
-                text, lines, fields = item
+                self._add(*item)
             else:
-                fl = schema.frame_lines(item[0], item[1])
-                text, lines, fields = fl.text, fl.lines, fl.fields
-                self._omitted += fl.omitted
-                if not lines:
-                    continue
-            self._parts.append(text)
-            self._batch_lines += lines
-            self._batch_fields += fields
-            if self._batch_lines >= limit:
-                self._seal()
+                self._add_frame(schema.frame_lines(item[0], item[1]))
+
+    def _take_queue_chunked(self, fmt: ProcessFormatter) -> None:
+        """Frames in chunks to the worker process, up to two chunks ahead; records in order."""
+        q = self._q
+        pending: deque[tuple[bool | None, list[tuple]]] = deque()  # sent?, frames / record
+        while q or pending:
+            if q and len(pending) < 2:
+                item = q.popleft()
+                if isinstance(item[0], str):
+                    pending.append((None, [item]))
+                else:
+                    chunk = [item]
+                    while q and len(chunk) < fmt.chunk_frames and not isinstance(q[0][0], str):
+                        chunk.append(q.popleft())
+                    pending.append((fmt.submit(chunk), chunk))
+                self._taken()
+                continue
+            sent, chunk = pending.popleft()
+            if sent is None:
+                self._add(*chunk[0])
+            else:
+                for fl in fmt.result(sent, chunk):
+                    self._add_frame(fl)
+
+    def _taken(self) -> None:
+        if self._waiting and len(self._q) <= self._max_queue // 2:
+            with self._cv:
+                self._cv.notify_all()
+
+    def _add_frame(self, fl: FrameLines) -> None:
+        self._omitted += fl.omitted
+        if fl.lines:
+            self._add(fl.text, fl.lines, fl.fields)
+
+    def _add(self, text: str, lines: int, fields: int) -> None:
+        if not self._parts:
+            self._batch_started = time.monotonic()
+        self._parts.append(text)
+        self._batch_lines += lines
+        self._batch_fields += fields
+        if self._batch_lines >= self.config.batch_lines:
+            self._seal()
 
     def _seal(self) -> None:
         body = ("\n".join(self._parts) + "\n").encode()
         lines, fields = self._batch_lines, self._batch_fields
         self._parts = []
         self._batch_lines = self._batch_fields = 0
-        if len(self.spool) or time.monotonic() < self._retry_at:
+        if len(self.spool) or time.monotonic() < self._retry_at or self._behind():
             self._to_spool(body, lines, fields)
             return
         out = self.transport.send(body)
@@ -316,7 +400,11 @@ class InfluxSink:
             path = self.spool.reject(body, lines, fields, out.detail)
             self._refused(out.detail, path.name, lines)
 
-    def _send_spool(self, budget_s: float) -> None:
+    def _behind(self) -> bool:
+        """A batch run's queue is more than half full: spool rather than wait on the server."""
+        return self.lossless and len(self._q) > self._max_queue // 2
+
+    def _send_spool(self, budget_s: float, drain: bool = False) -> None:
         end = time.monotonic() + budget_s
         while len(self.spool) and time.monotonic() >= self._retry_at:
             head = self.spool.oldest()
@@ -333,7 +421,7 @@ class InfluxSink:
             else:
                 path = self.spool.reject_oldest(out.detail)
                 self._refused(out.detail, path.name, batch.lines)
-            if time.monotonic() >= end or self._q:
+            if time.monotonic() >= end or (self._q and not drain):
                 return
 
     def _to_spool(self, body: bytes, lines: int, fields: int) -> None:
@@ -382,3 +470,4 @@ class InfluxSink:
 def _short(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) <= 300 else text[:297] + "..."
+

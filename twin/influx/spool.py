@@ -8,7 +8,8 @@ complete lines are kept). Sequence numbers only grow, so sorted names are the se
 lock file (``.lock``, ``flock``) keeps two sinks from sharing one spool.
 
 Batches the server refuses as malformed move to ``rejected/`` beside a ``.why`` file with the
-server's answer; they are never re-sent by the sink.
+server's answer; they are never re-sent by the sink. :func:`flush_spool` sends a spool without a
+twin (a later flush, after the run that spooled the batches has ended).
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twin.errors import TwinError
+
+if TYPE_CHECKING:
+    from twin.influx.config import InfluxConfig
+    from twin.influx.sink import Transport
 
 _NAME = re.compile(r"^(\d{12})_(\d+)_(\d+)\.lp$")
 
@@ -146,3 +153,39 @@ def _write_durably(path: Path, body: bytes) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def flush_spool(config: InfluxConfig, timeout_s: float = 60.0,
+                transport: Transport | None = None) -> tuple[int, int]:
+    """Send the batches waiting in ``config.spool_dir`` oldest first, without a twin: a later
+    flush, after the run that spooled them has ended. Stops at the first batch the server does
+    not take (it stays) or after ``timeout_s``; refused batches move to ``rejected/``. Returns
+    (batches sent, batches left)."""
+    from twin.influx.sink import OK, RETRY, InfluxTransport, log
+
+    spool = Spool(config.spool_dir)
+    tr = transport if transport is not None else InfluxTransport(config)
+    sent = 0
+    try:
+        end = time.monotonic() + timeout_s
+        while len(spool) and time.monotonic() < end:
+            head = spool.oldest()
+            assert head is not None
+            batch, body = head
+            out = tr.send(body)
+            if out.kind == RETRY:
+                log.warning("influx flush: %s does not take batches (%s); %d left in %s",
+                            config.url, out.detail, len(spool), spool.dir)
+                break
+            if out.kind == OK:
+                spool.remove_oldest()
+                sent += 1
+            else:
+                path = spool.reject_oldest(out.detail)
+                log.error("influx flush: %s refused %s (%s); moved to %s", config.url,
+                          batch.name, out.detail, path)
+        return sent, len(spool)
+    finally:
+        spool.close()
+        if transport is None:
+            tr.close()

@@ -1,5 +1,8 @@
 """Scenario results for people (a table) and for a bench's CI (JUnit XML).
 
+:func:`format_branch` shows a what-if branch's result beside its parent's: which triggers and
+expectations the other decision changed.
+
 JUnit: one ``<testsuite>`` per scenario, one ``<testcase>`` per expectation (classname
 ``scenario.<name>``), a ``<failure>`` whose message is the rule and whose text gives the measured
 values; one more testcase, ``commands accepted``, fails if the command path refused any of the
@@ -9,8 +12,9 @@ scenario's actions. Time is the run's wall time, on the suite.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from twin.scenario.runner import ScenarioResult
 
@@ -36,6 +40,45 @@ def format_result(r: ScenarioResult) -> str:
     if not r.passed and r.outcome == "fail":
         documented = " — as documented: this scenario fails on purpose"
     lines.append(f"  {verdict}{documented}")
+    return "\n".join(lines)
+
+
+def format_branch(r: ScenarioResult, parent: Mapping[str, Any] | None) -> str:
+    """A branch's result (:func:`twin.replay.fork` of a scenario run), with the parent's stored
+    result (``meta.extra["scenario_result"]``) beside each trigger and expectation."""
+    fork = f" forked at {r.fork_t_s:g} s" if r.fork_t_s is not None else ""
+    lines = [f"scenario {r.name} on the branch{fork}, seed {r.seed}: judged on the branch "
+             f"({r.duration_s / 3600:.2f} h, {r.frames_checked} frames checked)"]
+    parent = parent or {}
+    p_fired = parent.get("fired") or {}
+    p_exp = {e.get("name"): e for e in parent.get("expectations") or []}
+
+    def fired(times: Sequence[float]) -> str:
+        return ", ".join(f"fired at {t:g} s" for t in times) if times else "did not fire"
+
+    for name, times in r.fired.items():
+        was = f" (parent: {fired(p_fired[name])})" if name in p_fired else ""
+        lines.append(f"  trigger {name}: {fired(times)}{was}")
+    for a in (a for a in r.actions if not a.ok):
+        lines.append(f"  REFUSED {a.key} at {a.t_s:g} s: {a.status}: {a.message}")
+    for e in r.expectations:
+        mark = "PASS" if e.passed else "FAIL"
+        pe = p_exp.get(e.name)
+        was = ""
+        if pe is not None:
+            was = f"  [parent: {'PASS' if pe.get('passed') else 'FAIL'}]"
+            if bool(pe.get("passed")) != e.passed:
+                was += " ← changed"
+        lines.append(f"  {mark}  {e.name}: {e.rule} — {e.measured}{was}")
+    verdict = "branch passed" if r.passed else (
+        f"branch FAILED ({sum(not e.passed for e in r.expectations)} of "
+        f"{len(r.expectations)} expectations)")
+    if "passed" in parent:
+        verdict += f"; the parent {'passed' if parent['passed'] else 'failed'}"
+        if bool(parent["passed"]) != r.passed:
+            verdict += (": this decision would have passed" if r.passed
+                        else ": this decision would have failed")
+    lines.append(f"  {verdict}")
     return "\n".join(lines)
 
 

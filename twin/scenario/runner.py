@@ -4,171 +4,248 @@ The runner drives the plant directly (``twin.plant.run``) between the instants s
 on the plant's step grid (step index ``k`` is simulated time ``k × step_s`` from the start):
 
 1. at each step index the scheduled ``[[action]]`` tables due there run, in time order and then
-   file order (an ``at_s`` between steps runs at the first step at or after it);
+   file order (an ``at_s`` between steps runs at the first step at or after it); then any
+   other commands planned for that step before its frame (a what-if branch's);
 2. every ``check_every_s`` (default: the record interval) the runner samples a frame of every
-   channel; every ``record_every_s`` (and at the end) that frame is appended to the store;
+   channel; every ``record_every_s`` (and at the end) that frame is appended to the store (and
+   handed to the InfluxDB sink, if there is one);
 3. triggers are evaluated on that frame; a trigger whose condition has held on every checked
    frame from ``t_first`` to now, with ``now − t_first ≥ for_s``, fires: its actions run at once
    (after the frame, so the next frame shows their effect); ``once = false`` re-arms it when the
-   condition stops holding;
+   condition stops holding; then the other commands planned after that step's frame;
 4. channel expectations are evaluated afterwards over the checked frames whose time lies in
-   ``[from_s, to_s]``.
+   ``[from_s, to_s]`` (:mod:`twin.scenario.judge`).
 
 Every action goes through ``twin.commands.call(name, args, user="scenario", role="engineer")``,
-so it is checked and logged like any other command; the runner copies the command log and the
-twin's events into the store. Time-control commands (Pause, Resume, SetSpeed, Step, RunUntil)
-go through the same path and change the twin's clock, which a batch run does not consult.
+so it is checked and logged like any other command; the runner copies the command log (with the
+side of the frame each command ran on, ``result["phase"]``) and the twin's events into the store.
+Time-control commands (Pause, Resume, SetSpeed, Step, RunUntil) go through the same path and
+change the twin's clock, which a batch run does not consult.
+
+Forks. :meth:`ScenarioRunner.advance` with ``history_k`` replays a recorded run's command log up
+to and including step ``history_k`` instead of running the scenario's actions: the plant gets
+exactly the recorded commands, while the timeline and the triggers are evaluated on the
+re-simulated frames as they were in the recorded run. Each recorded scenario command is matched
+to the timeline entry or trigger action it was, so after the replay the runner's
+:meth:`~ScenarioRunner.state` (timeline entries done, triggers fired or spent, hold timers,
+fault labels) is the recorded run's at that step, exactly; the scenario then carries on live.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.commands import Event
+from twin.commands import Event, Result
 from twin.runtime import Twin
-from twin.scenario.spec import Action, Expectation, Scenario, Trigger, compare
+from twin.scenario.judge import judge
+from twin.scenario.result import ActionResult, ExpectationResult, ScenarioResult, ScenarioState
+from twin.scenario.spec import Action, Scenario, Trigger
 from twin.store import RunStore
+
+if TYPE_CHECKING:
+    from twin.influx import InfluxSink
+
+__all__ = ["ROLE", "USER", "ActionResult", "ExpectationResult", "Planned", "ScenarioResult",
+           "ScenarioRunner", "ScenarioState"]
 
 USER = "scenario"
 ROLE = "engineer"
+BEFORE, AFTER = "before", "after_frame"
 
 
 @dataclass(frozen=True, slots=True)
-class ExpectationResult:
-    name: str
-    rule: str
-    passed: bool
-    measured: str  # one line with the values that decided it
-    values: dict[str, Any] = field(default_factory=dict)
-    note: str = ""
+class Planned:
+    """A command at step index ``k``, before or after that step's frame (a recorded run's or a
+    what-if branch's), for the user and role it is logged with."""
 
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    t_s: float
-    key: str
+    k: int
+    after_frame: bool
     command: str
     args: dict[str, Any]
-    ok: bool
-    status: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioResult:
-    name: str
-    source: str
-    seed: int
-    outcome: str  # the documented outcome: "pass" or "fail"
-    expectations: tuple[ExpectationResult, ...]
-    actions: tuple[ActionResult, ...]
-    fired: dict[str, list[float]]
-    duration_s: float
-    frames_recorded: int
-    frames_checked: int
-    wall_s: float
-    out_dir: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return all(e.passed for e in self.expectations) and all(a.ok for a in self.actions)
-
-    @property
-    def as_documented(self) -> bool:
-        return self.passed == (self.outcome == "pass")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "source": self.source, "seed": self.seed,
-            "outcome": self.outcome, "passed": self.passed, "duration_s": self.duration_s,
-            "wall_s": self.wall_s, "frames_recorded": self.frames_recorded,
-            "frames_checked": self.frames_checked, "fired": self.fired,
-            "expectations": [{"name": e.name, "rule": e.rule, "passed": e.passed,
-                              "measured": e.measured, "values": e.values}
-                             for e in self.expectations],
-            "actions": [{"t_s": a.t_s, "key": a.key, "command": a.command, "args": a.args,
-                         "status": a.status, "message": a.message} for a in self.actions],
-        }
+    user: str
+    role: str
 
 
 class ScenarioRunner:
-    """Runs one :class:`Scenario` on a twin, optionally recording into a :class:`RunStore`."""
+    """Runs one :class:`Scenario` on a twin, optionally recording into a :class:`RunStore`;
+    or carries a recorded run's scenario on from any step (:meth:`advance` with ``history_k``,
+    for forks), its :meth:`state` then being the recorded run's at that step."""
 
     def __init__(self, scenario: Scenario, twin: Twin | None = None,
-                 store: RunStore | None = None, progress: bool = False) -> None:
-        self.sc = scenario
+                 store: RunStore | None = None, progress: bool = False,
+                 influx: InfluxSink | None = None, end_s: float | None = None) -> None:
+        """``influx``: a sink that gets every recorded frame (commands and events reach it by
+        :meth:`~twin.influx.InfluxSink.attach`); ``end_s``: run to this time instead of the
+        scenario's duration (a what-if branch's ``--until``)."""
+        sc = self.sc = scenario
         self.twin = twin if twin is not None else Twin(scenario.config, seed=scenario.seed)
         self.store = store
+        self.influx = influx
         self.progress = progress
         self.cat = self.twin.catalogue
+        step = sc.step_s
+        self.end_k = round((sc.duration_s if end_s is None else end_s) / step)
+        self.check = round(sc.check_every_s / step)
+        self.record = round(sc.info.record_every_s / step)
+        self.due: dict[int, list[Action]] = {}
+        for a in sc.actions:
+            self.due.setdefault(math.ceil((a.at_s or 0.0) / step - 1e-9), []).append(a)
+        self.k = -1  # the last step index whose business is done (-1: none yet)
         self.labels: dict[str, int] = {}
         self.results: list[ActionResult] = []
-        self.fired: dict[str, list[float]] = {t.name: [] for t in scenario.triggers}
-        self._since: dict[str, float | None] = {t.name: None for t in scenario.triggers}
+        self.calls: list[dict[str, Any]] = []  # every command this runner made or replayed
+        self.mismatches: list[str] = []  # replayed records that were not what the scenario says
+        self.fired: dict[str, list[float]] = {t.name: [] for t in sc.triggers}
+        self._since: dict[str, float | None] = {t.name: None for t in sc.triggers}
         self._spent: set[str] = set()
         self._logged = len(self.twin.commands.log)
         self.times: list[float] = []
-        self.columns = sorted({self.cat[e.channel].index for e in scenario.expectations
+        self.columns = sorted({self.cat[e.channel].index for e in sc.expectations
                                if e.kind == "channel"})
         self.samples: list[np.ndarray] = []
         self.recorded = 0
+        self.last_frame: np.ndarray | None = None
+        self.wall_s = 0.0
         self.t_start = self.twin.plant.t_s
-        if store is not None:
-            self.twin.on_event(self._event)
+        self.twin.on_event(self._event)
 
     # --- the run ---------------------------------------------------------------------------
     def run(self) -> ScenarioResult:
+        """The whole scenario from its start; the result."""
+        self.advance(self.end_k)
+        return self.finish()
+
+    def advance(self, until_k: int, plan: Sequence[Planned] = (), history_k: int = -1,
+                keep_frame: bool = False) -> None:
+        """Do the business of steps ``self.k + 1`` to ``until_k`` (see the module docstring).
+
+        ``plan``: other commands at their step indexes. Up to and including ``history_k`` the
+        plan is a recorded run's whole command log: its scenario records stand for the timeline
+        entries and trigger actions due there (matched, not run twice). ``keep_frame``: keep
+        the frame at ``until_k`` (sampled after the commands before it) in ``last_frame``.
+        """
         from twin.simulate import ProgressBar
 
-        sc, plant = self.sc, self.twin.plant
-        step = sc.step_s
-        n = round(sc.duration_s / step)
-        check = round(sc.check_every_s / step)
-        record = round(sc.info.record_every_s / step)
-        t_start = self.t_start = plant.t_s
-        due: dict[int, list[Action]] = {}
-        for a in sc.actions:
-            due.setdefault(math.ceil((a.at_s or 0.0) / step - 1e-9), []).append(a)
-        stops = sorted(set(due) | set(range(0, n + 1, check)) | {n})
-        bar = ProgressBar(n, enabled=self.progress)
+        plant, step = self.twin.plant, self.sc.step_s
+        k0 = self.k + 1
+        if until_k < k0:
+            return
+        by_k: dict[int, list[Planned]] = {}
+        for p in plan:
+            if k0 <= p.k <= until_k:
+                by_k.setdefault(p.k, []).append(p)
+        stops = sorted({k for k in self.due if k0 <= k <= until_k} | set(by_k)
+                       | set(range(-(-k0 // self.check) * self.check, until_k + 1, self.check))
+                       | ({self.end_k} if k0 <= self.end_k <= until_k else set()) | {until_k})
+        at = at0 = round((plant.t_s - self.t_start) / step)
+        bar = ProgressBar(until_k - at0, enabled=self.progress)
         wall0 = time.perf_counter()
-        k = 0
-        for stop in stops:
-            if stop > k:
-                plant.run(stop - k, step)
-                self.twin.clock.advanced(stop - k, plant.t_s)
-                k = stop
-            for a in due.get(k, ()):
-                self._call(a)
-            if k % check == 0 or k == n:
-                frame = self.cat.sample(plant)
-                t = plant.t_s - t_start
-                if self.store is not None and (k % record == 0 or k == n):
-                    self.store.append(plant.t_s, frame)
-                    self.recorded += 1
-                self.times.append(t)
-                self.samples.append(frame[self.columns])
-                for trig in sc.triggers:
-                    self._evaluate(trig, t, float(frame[self.cat[trig.when.channel].index]))
-            bar.update(k, plant.t_s)
-        wall = time.perf_counter() - wall0
+        for k in stops:
+            if k > at:
+                plant.run(k - at, step)
+                self.twin.clock.advanced(k - at, plant.t_s)
+                at = k
+            replay = k <= history_k
+            todo = by_k.get(k, [])
+            if replay:
+                timeline = list(self.due.get(k, ()))
+                for p in todo:
+                    if not p.after_frame:
+                        self._replay(p, timeline)
+                self._unmatched(timeline, k, "timeline")
+            else:
+                for a in self.due.get(k, ()):
+                    self._act(a)
+                for p in todo:
+                    if not p.after_frame:
+                        self.call(p)
+            frame, triggered = self._check(k, replay)
+            if k == until_k and keep_frame:
+                self.last_frame = frame if frame is not None else self.cat.sample(plant)
+            for p in todo:
+                if p.after_frame:
+                    if replay:
+                        self._replay(p, triggered)
+                    else:
+                        self.call(p)
+            if replay:
+                self._unmatched(triggered, k, "trigger")
+            self.k = k
+            bar.update(k - at0, plant.t_s)
+        self.wall_s += time.perf_counter() - wall0
         bar.close()
+
+    def _check(self, k: int, replay: bool) -> tuple[np.ndarray | None, list[Action]]:
+        """Step ``k``'s frame if it is a check (recorded if a record step) and the triggers;
+        returns the frame and, when replaying, the actions of the triggers that fired."""
+        if k % self.check and k != self.end_k:
+            return None, []
+        plant = self.twin.plant
+        frame = self.cat.sample(plant)
+        t = plant.t_s - self.t_start
+        if k % self.record == 0 or k == self.end_k:
+            if self.store is not None:
+                self.store.append(plant.t_s, frame)
+            if self.influx is not None:
+                self.influx.write_frame(plant.t_s, frame)
+            self.recorded += 1
+        self.times.append(t)
+        self.samples.append(frame[self.columns])
+        triggered: list[Action] = []
+        for trig in self.sc.triggers:
+            x = float(frame[self.cat[trig.when.channel].index])
+            if self._evaluate(trig, t, x):
+                if replay:
+                    triggered.extend(trig.actions)
+                else:
+                    for a in trig.actions:
+                        self._act(a, f"trigger {trig.name!r} ({trig.when} for "
+                                  f"{trig.for_s:g} s, value {x:g})")
+        return frame, triggered
+
+    def finish(self) -> ScenarioResult:
+        """Judge the expectations on everything seen; commit the store; the result."""
         self.twin.refresh()
-        self._flush_commands()
-        expectations = tuple(self._expectation(e) for e in sc.expectations)
+        self._flush_commands(BEFORE)
+        samples = np.array(self.samples).reshape(len(self.times), len(self.columns))
+        expectations = tuple(
+            judge(e, self.cat, self.times, samples, self.columns, self.fired,
+                  self.twin.plant.faults, self.t_start) for e in self.sc.expectations)
         if self.store is not None:
             self.store.flush()
-        return ScenarioResult(sc.name, sc.source, plant.seed, sc.info.outcome, expectations,
-                              tuple(self.results), self.fired, sc.duration_s, self.recorded,
-                              len(self.times), wall)
+        sc = self.sc
+        return ScenarioResult(sc.name, sc.source, self.twin.plant.seed, sc.info.outcome,
+                              expectations, tuple(self.results), self.fired,
+                              self.end_k * sc.step_s, self.recorded, len(self.times),
+                              self.wall_s)
 
-    # --- actions and records ---------------------------------------------------------------
-    def _call(self, a: Action, why: str = "") -> None:
+    def state(self) -> ScenarioState:
+        """Where the run stands now: everything needed, with the plant, to carry it on."""
+        done = [a.key for k, acts in sorted(self.due.items()) if k <= self.k for a in acts]
+        todo = [a.key for k, acts in sorted(self.due.items()) if k > self.k for a in acts]
+        names = [t.name for t in self.sc.triggers]
+        return ScenarioState(
+            self.k, self.k * self.sc.step_s, tuple(done), tuple(todo),
+            {n: list(v) for n, v in self.fired.items()},
+            {n: (None if self._since[n] in (None, math.inf) else self._since[n])
+             for n in names if n not in self._spent},
+            tuple(n for n in names if self._since[n] == math.inf),
+            tuple(n for n in names if n in self._spent), dict(self.labels))
+
+    # --- commands and records --------------------------------------------------------------
+    def call(self, p: Planned) -> Result:
+        """A command from outside the scenario (a what-if branch's), logged and recorded."""
+        res = self.twin.commands.call(p.command, p.args, user=p.user, role=p.role)
+        self._flush_commands(AFTER if p.after_frame else BEFORE, res.data)
+        return res
+
+    def _act(self, a: Action, why: str = "") -> None:
         args = dict(a.args)
         if a.command == "ClearFault" and isinstance(args.get("fault_id"), str):
             args["fault_id"] = self.labels.get(args["fault_id"], 0)
@@ -176,111 +253,69 @@ class ScenarioRunner:
             self.twin.event("scenario", 400, f"{self.sc.name}: {why}: {a.command} {args}",
                             scenario=self.sc.name, key=a.key)
         res = self.twin.commands.call(a.command, args, user=USER, role=ROLE)
+        self._done(a, res, args)
+        self._flush_commands(AFTER if why else BEFORE, res.data)
+
+    def _replay(self, p: Planned, expected: list[Action]) -> None:
+        """Re-apply a recorded command; a scenario record stands for the next ``expected``."""
+        res = self.twin.commands.call(p.command, p.args, user=p.user, role=p.role)
+        self._flush_commands(AFTER if p.after_frame else BEFORE, res.data)
+        if p.user != USER:
+            return
+        if expected and expected[0].command == p.command:
+            self._done(expected.pop(0), res, dict(p.args))
+            return
+        t = self.twin.plant.t_s - self.t_start
+        self.mismatches.append(f"{t:g} s: recorded {p.command} {p.args} is no action the "
+                               "scenario has due there")
+        self.results.append(ActionResult(self.twin.plant.t_s, "history", p.command,
+                                         dict(p.args), res.ok, res.status, res.message))
+
+    def _unmatched(self, left: list[Action], k: int, what: str) -> None:
+        for a in left:
+            self.mismatches.append(f"{k * self.sc.step_s:g} s: {what} {a.key} ({a.command}) "
+                                   "is not in the recorded commands")
+        left.clear()
+
+    def _done(self, a: Action, res: Result, args: dict[str, Any]) -> None:
         if res.ok and a.command == "InjectFault" and a.label:
             self.labels[a.label] = int(res.data)
         self.results.append(ActionResult(self.twin.plant.t_s, a.key, a.command, args, res.ok,
                                          res.status, res.message))
-        self._flush_commands()
 
-    def _flush_commands(self) -> None:
+    def _flush_commands(self, phase: str, data: Any = None) -> None:
         log = self.twin.commands.log
-        if self.store is not None:
-            for rec in log[self._logged:]:
-                self.store.record_command(rec.sim_s, rec.user, rec.command, rec.args,
-                                          rec.status, {"role": rec.role, "message": rec.message},
-                                          wall_time=rec.wall_s)
+        for rec in log[self._logged:]:
+            self.calls.append({"t_s": rec.sim_s, "command": rec.command, "args": rec.args,
+                               "status": rec.status, "user": rec.user})
+            if self.store is not None:
+                self.store.record_command(
+                    rec.sim_s, rec.user, rec.command, rec.args, rec.status,
+                    {"role": rec.role, "message": rec.message, "phase": phase,
+                     "data": data if isinstance(data, int) else None}, wall_time=rec.wall_s)
         self._logged = len(log)
 
     def _event(self, ev: Event) -> None:
-        assert self.store is not None
-        self.store.record_event(ev.sim_s, max(1, min(1000, ev.severity)), "twin", ev.kind,
-                                ev.message, ev.data, wall_time=ev.wall_s)
+        if self.store is not None:
+            self.store.record_event(ev.sim_s, max(1, min(1000, ev.severity)), "twin", ev.kind,
+                                    ev.message, ev.data, wall_time=ev.wall_s)
 
     # --- triggers --------------------------------------------------------------------------
-    def _evaluate(self, trig: Trigger, t: float, x: float) -> None:
+    def _evaluate(self, trig: Trigger, t: float, x: float) -> bool:
+        """Update the trigger's state with the value checked at ``t``; True if it fires."""
         if trig.name in self._spent:
-            return
+            return False
         if not trig.when.holds(x):
             self._since[trig.name] = None
-            return
+            return False
         since = self._since[trig.name]
         if since is None:
             since = self._since[trig.name] = t
-        if t - since >= trig.for_s - 1e-9:
-            self.fired[trig.name].append(t)
-            if trig.once:
-                self._spent.add(trig.name)
-            else:
-                self._since[trig.name] = math.inf  # re-arms once the condition stops holding
-            for a in trig.actions:
-                self._call(a, f"trigger {trig.name!r} ({trig.when} for {trig.for_s:g} s, "
-                           f"value {x:g})")
-
-    # --- expectations ----------------------------------------------------------------------
-    def _expectation(self, e: Expectation) -> ExpectationResult:
-        if e.kind == "channel":
-            return self._channel(e)
-        if e.kind == "fault":
-            return self._fault(e)
-        times = [t for t in self.fired[e.trigger] if e.from_s - 1e-9 <= t <= e.to_s + 1e-9]
-        ok = bool(times) == e.present
-        text = (f"fired at {', '.join(f'{t:g} s' for t in times)}" if times
-                else "did not fire")
-        return ExpectationResult(e.name, e.rule(), ok, text, {"fired_s": times}, e.note)
-
-    def _channel(self, e: Expectation) -> ExpectationResult:
-        t = np.array(self.times)
-        sel = (t >= e.from_s - 1e-9) & (t <= e.to_s + 1e-9)
-        unit = self.cat[e.channel].unit
-        u = f" {unit}" if unit else ""
-        if not sel.any():
-            return ExpectationResult(e.name, e.rule(), False, "no checked frame in the window",
-                                     {}, e.note)
-        col = self.columns.index(self.cat[e.channel].index)
-        x = np.array(self.samples)[sel, col]
-        tw = t[sel]
-        frames = int(sel.sum())
-        if e.stat == "reaches":
-            hits = np.flatnonzero([compare(float(v), e.op, e.value) for v in x])
-            best = int(np.argmax(x) if e.op in (">", ">=") else np.argmin(x))
-            if hits.size:
-                i = int(hits[0])
-                return ExpectationResult(
-                    e.name, e.rule(), True, f"reached {x[i]:g}{u} at {tw[i]:g} s",
-                    {"value": float(x[i]), "t_s": float(tw[i]), "frames": frames}, e.note)
-            return ExpectationResult(
-                e.name, e.rule(), False,
-                f"never reached; closest {x[best]:g}{u} at {tw[best]:g} s",
-                {"value": float(x[best]), "t_s": float(tw[best]), "frames": frames}, e.note)
-        if e.stat == "mean":
-            v, at = float(np.mean(x)), None
+        if t - since < trig.for_s - 1e-9:
+            return False
+        self.fired[trig.name].append(t)
+        if trig.once:
+            self._spent.add(trig.name)
         else:
-            i = {"max": np.argmax, "min": np.argmin}.get(e.stat, lambda a: a.size - 1)(x)
-            v, at = float(x[i]), float(tw[i])
-        ok = compare(v, e.op, e.value)
-        where = f" at {at:g} s" if at is not None else ""
-        text = f"{e.stat} {v:g}{u}{where} over {frames} frames"
-        return ExpectationResult(e.name, e.rule(), ok, text,
-                                 {"value": v, "t_s": at, "frames": frames}, e.note)
-
-    def _fault(self, e: Expectation) -> ExpectationResult:
-        t0_us = round(self.t_start * 1e6)
-        lo_us, hi_us = t0_us + round(e.from_s * 1e6), t0_us + round(e.to_s * 1e6)
-        found = []
-        for f in self.twin.plant.faults:
-            if f.kind != e.fault or (e.target and f.target != e.target):
-                continue
-            if f.state == "pending":
-                continue  # never became active
-            end = f.end_us if f.end_us is not None else math.inf
-            if f.start_us <= hi_us and end >= lo_us:
-                found.append(f.describe())
-        ok = bool(found) == e.present
-        if found:
-            text = "; ".join(f"fault {d['id']} {d['kind']} on {d['target']} active from "
-                             f"{d['start_s']:g} s to "
-                             f"{'end' if d['end_s'] is None else format(d['end_s'], 'g') + ' s'}"
-                             for d in found)
-        else:
-            text = "no such fault active in the window"
-        return ExpectationResult(e.name, e.rule(), ok, text, {"faults": found}, e.note)
+            self._since[trig.name] = math.inf  # re-arms once the condition stops holding
+        return True

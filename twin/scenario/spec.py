@@ -156,10 +156,13 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(read_text_file(path, "scenario file"), str(path))
 
 
-def parse_scenario(text: str, file: str = "<string>") -> Scenario:
+def parse_scenario(text: str, file: str = "<string>",
+                   satellite: SatelliteConfig | None = None) -> Scenario:
+    """Validate scenario text. ``satellite``: check and run it against this satellite instead of
+    the file ``[scenario] satellite`` names (a recorded run's own config, for forks)."""
     table = parse_toml(text, file)
     try:
-        return _Parser(table, text, file).scenario()
+        return _Parser(table, text, file, satellite).scenario()
     except ConfigError as exc:
         if exc.file != file or not exc.key:
             raise
@@ -203,8 +206,10 @@ def line_of(text: str, key: str) -> int | None:
 
 
 class _Parser:
-    def __init__(self, table: dict[str, Any], text: str, file: str) -> None:
+    def __init__(self, table: dict[str, Any], text: str, file: str,
+                 satellite: SatelliteConfig | None = None) -> None:
         self.table, self.text, self.file = table, text, file
+        self.given = satellite
 
     def err(self, key: str, value: object, expected: str) -> ConfigError:
         return ConfigError(self.file, key, value, expected)
@@ -249,6 +254,8 @@ class _Parser:
                         self.check_every_s, seed, actions, triggers, expectations)
 
     def _satellite(self, info: ScenarioInfo) -> SatelliteConfig:
+        if self.given is not None:
+            return self.given
         p = Path(info.satellite)
         path = p if p.is_absolute() else CONFIG_DIR / p
         if info.satellite == "satellite.toml":
