@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.add_argument("--junit", default=None, help="with a scenario: write JUnit XML results")
     sim.add_argument("--influx", default=None, metavar="FILE", help="also send the recorded "
-                     "frames to InfluxDB ([influx] table of FILE, or TWIN_INFLUX_* variables)")
+                     "frames, commands and events to InfluxDB ([influx] table of FILE, or "
+                     "TWIN_INFLUX_* variables)")
 
     ch = sub.add_parser("channels", help="list the channel catalogue",
                         description="List the channel catalogue generated from the config.")

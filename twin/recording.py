@@ -72,3 +72,28 @@ def start_recording(twin: Twin, args: argparse.Namespace) -> LiveRecorder | None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         directory = Path("runs") / f"{stamp}-{twin.config.satellite.name}-live"
     return LiveRecorder(twin, directory)
+
+
+class LiveTelemetry:
+    """Where a live twin's telemetry goes (``twin serve``/``twin up``): the run store unless
+    ``--no-record``, and InfluxDB when ``--influx`` or the environment configures it, tagged
+    with the recording's run id. :meth:`close` flushes both and says where the run went."""
+
+    def __init__(self, twin: Twin, args: argparse.Namespace) -> None:
+        from twin.influx import sink_for
+
+        self.recorder = start_recording(twin, args)
+        meta = self.recorder.store.meta if self.recorder is not None else None
+        self.sink = sink_for(twin.config, twin.catalogue, getattr(args, "influx", None),
+                             run=meta)
+        if self.sink is not None:
+            self.sink.attach(twin)
+
+    def close(self) -> str:
+        """Flush and close; the line to print about the recording ("" without one)."""
+        if self.sink is not None:
+            self.sink.close()
+        if self.recorder is None:
+            return ""
+        self.recorder.close()
+        return f"recorded to {self.recorder.directory}"

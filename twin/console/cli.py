@@ -87,19 +87,15 @@ def up_command(args: argparse.Namespace) -> int:
     """
     from twin.console.app import ConsoleApp
     from twin.embedded import EmbeddedBoards
-    from twin.influx import sink_for
     from twin.opcua.server import ServerOptions, TwinServer, is_loopback, twin_from_args
-    from twin.recording import start_recording
+    from twin.recording import LiveTelemetry
 
     if getattr(args, "web", False):
         from twin.console.web import check_web_port
 
         check_web_port(args.web_port)  # before the twin starts
     twin, _ = twin_from_args(args)  # with the stub boards' hil.* channels
-    recorder = start_recording(twin, args)
-    sink = sink_for(twin.config, twin.catalogue, getattr(args, "influx", None))
-    if sink is not None:
-        sink.attach(twin)
+    telemetry = LiveTelemetry(twin, args)  # run store, and InfluxDB when configured
     options = ServerOptions(endpoint=args.endpoint, state_dir=Path(args.state_dir),
                             users_file=Path(args.users) if args.users else None,
                             allow_none=args.allow_none or is_loopback(args.endpoint),
@@ -148,11 +144,9 @@ def up_command(args: argparse.Namespace) -> int:
         thread.join(10)
         if not thread.is_alive():
             loop.close()
-        if sink is not None:
-            sink.close()
-        if recorder is not None:
-            recorder.close()
-            print(f"recorded to {recorder.directory}")
+        done = telemetry.close()
+        if done:
+            print(done)
     for name, pw in server.created_users.items():
         print(f"created OPC UA user {name!r} with password {pw!r} (shown once; stored hashed "
               f"in {Path(args.state_dir) / 'users.json'})")

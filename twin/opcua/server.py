@@ -291,15 +291,10 @@ def twin_from_args(args: argparse.Namespace) -> tuple[Twin, LabConfig | None]:
 
 def serve_command(args: argparse.Namespace) -> int:
     """``twin serve`` / ``twin up --headless``: the twin and its OPC UA server until Ctrl-C."""
-    from twin.influx import sink_for
+    from twin.recording import LiveTelemetry
 
     twin, lab = twin_from_args(args)
-    from twin.recording import start_recording
-
-    recorder = start_recording(twin, args)
-    sink = sink_for(twin.config, twin.catalogue, args.influx)
-    if sink is not None:
-        sink.attach(twin)
+    telemetry = LiveTelemetry(twin, args)  # run store, and InfluxDB when configured
     runner = serve
     if getattr(args, "command", None) == "up":  # the embedded default: stub boards on wires
         from twin.embedded import run_embedded as runner
@@ -314,9 +309,7 @@ def serve_command(args: argparse.Namespace) -> int:
                            users_file=Path(args.users) if args.users else None,
                            trust_new=args.trust_new))
     finally:
-        if sink is not None:
-            sink.close()
-        if recorder is not None:
-            recorder.close()
-            print(f"recorded to {recorder.directory}", file=sys.stderr)
+        done = telemetry.close()
+        if done:
+            print(done, file=sys.stderr)
     return 0
