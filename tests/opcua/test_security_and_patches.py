@@ -1,4 +1,5 @@
-"""Encrypted endpoints, the closed unsecured-channel hole, first-start users, the pinned patches."""
+"""Encrypted endpoints, the closed unsecured-channel hole, first-start users, the pinned patches
+(server and client; the client patches themselves: test_client_patches.py)."""
 
 from __future__ import annotations
 
@@ -77,8 +78,9 @@ def test_anonymous_is_a_viewer_when_enabled():
 
 
 def test_the_patched_asyncua_functions_are_the_ones_pinned():
-    """Fails when an asyncua upgrade changes a function twin.opcua.asyncua_patches replaces:
-    re-read the new code, port the patch (or drop it if fixed upstream), update PINNED."""
+    """Fails when an asyncua upgrade changes a function twin.opcua.asyncua_patches replaces or
+    reproduces (server and client): re-read the new code, port the patch (or drop it if fixed
+    upstream), update PINNED."""
     assert asyncua.__version__ == asyncua_patches.ASYNCUA_VERSION
     assert asyncua_patches.check() == []
 
@@ -87,9 +89,26 @@ def test_patches_refuse_to_apply_on_another_asyncua_version(monkeypatch, caplog)
     asyncua_patches.revert()
     monkeypatch.setattr(asyncua, "__version__", "2.2.0")
     assert asyncua_patches.apply() is False
-    assert "not patching asyncua" in caplog.text
+    assert asyncua_patches.apply_client() is False
+    assert "not patching asyncua's server" in caplog.text
+    assert "not patching asyncua's client" in caplog.text
+    assert not asyncua_patches.applied() and not asyncua_patches.client_applied()
     monkeypatch.undo()
     assert asyncua_patches.apply() is True
+    assert asyncua_patches.apply_client() is True
+
+
+def test_patches_refuse_to_apply_when_a_pinned_function_changed(monkeypatch):
+    from asyncua.client.ua_session import UaSession
+
+    asyncua_patches.revert()
+    stock = UaSession.publish
+    monkeypatch.setitem(asyncua_patches.PINNED, "session:UaSession.publish", "0" * 16)
+    assert any("UaSession.publish changed" in p for p in asyncua_patches.check())
+    assert asyncua_patches.apply_client() is False and UaSession.publish is stock
+    monkeypatch.undo()
+    assert asyncua_patches.apply_client() is True and UaSession.publish is not stock
+    asyncua_patches.apply()
 
 
 def test_patched_monitored_items_share_immutable_values_and_copy_mutable_ones():
