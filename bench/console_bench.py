@@ -9,11 +9,12 @@ the screen subscribes itself) and ``screen`` (only what the console subscribes b
 baseline). Its publishing interval is the console's own (250 ms, 4 Hz).
 
 For ``--seconds`` after its first data the console process counts telemetry batches, screen
-refreshes (``refresh_view`` of the current screen) and frames written to the terminal, and
-reports its own CPU time (``resource.getrusage``); the twin's CPU comes from /proc. Printed per
-run, with the ratio to each limit: refresh rate (4 Hz), console CPU (≤ 30 % of one core), time
-from launch to the first data on screen (≤ 2 s; "sim 20…" in the status bar, seen in the bytes
-written to the terminal), and the same figures of the baseline in the same run.
+refreshes (``refresh_screen``: the current screen shown anew) and frames written to the
+terminal, and reports its own CPU time (``resource.getrusage``); the twin's CPU comes from
+/proc. Printed per run, with the ratio to each limit: refresh rate (4 Hz), console CPU (≤ 30 %
+of one core), time from launch to the first data on screen (≤ 2 s; "sim 20…" in the status bar,
+seen in the bytes written to the terminal), and the same figures of the baseline in the same
+run. ``--profile FILE`` writes the console's cProfile of the measured window (it slows it down).
 
     .venv/bin/python bench/console_bench.py [--seconds 20] [--screen compute] [--no-boards]
 """
@@ -62,6 +63,11 @@ def console_child(args: argparse.Namespace) -> None:
     if args.paths_file:
         kw["paths"] = json.loads(Path(args.paths_file).read_text())
 
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     css = ConsoleApp.CSS_PATH or []
     here = Path(inspect.getfile(ConsoleApp)).parent
 
@@ -94,8 +100,8 @@ def console_child(args: argparse.Namespace) -> None:
             # Textual calls every class's on_telemetry in the MRO: ConsoleApp's runs after this.
             self.counts["batches"] += 1
 
-        def refresh_view(self, *a: Any, **k: Any) -> None:
-            super().refresh_view(*a, **k)
+        def refresh_screen(self) -> None:  # a screen refresh (refresh_view only asks for one)
+            super().refresh_screen()
             if self.link_connected:
                 self.marks.setdefault("connected", time.monotonic())
             screen = self.screen if self.screen_stack else None
@@ -106,9 +112,14 @@ def console_child(args: argparse.Namespace) -> None:
                 self.first = time.monotonic()
                 self.window = {"counts": dict(self.counts), "cpu": _cpu(), "t": self.first}
                 self.set_timer(args.seconds, self.finish)
+                if profiler is not None:
+                    profiler.enable()
 
         def finish(self) -> None:
             now, cpu = time.monotonic(), _cpu()
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             w = self.window
             dt = now - w["t"]
             result = {
@@ -192,6 +203,8 @@ def run_console(args: argparse.Namespace, url: str, paths_file: str | None, twin
            "--seconds", str(args.seconds), "--out", str(out)]
     if paths_file:
         cmd += ["--paths-file", paths_file]
+    if args.profile:
+        cmd += ["--profile", f"{args.profile}.{'all' if paths_file else 'screen'}"]
     launched = time.monotonic()
     child = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
                              start_new_session=True, env=clean_env())
@@ -251,6 +264,8 @@ def main() -> None:
                     "less often than the console's 4 Hz)")
     ap.add_argument("--size", default="100x30", help="terminal COLSxROWS")
     ap.add_argument("--port", type=int, default=0, help="OPC UA port (default: a free one)")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the console over the "
+                    "measured window into FILE.all / FILE.screen (pstats; slows it down)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

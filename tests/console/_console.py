@@ -92,8 +92,12 @@ async def until(pilot: Pilot[None], check: Callable[[], bool], what: str,
 
 
 async def connected(pilot: Pilot[None]) -> None:
+    """Until the first data is shown and the console knows the server's commands (it reads
+    them, after the alarm list, once connected)."""
     await until(pilot, lambda: "connected" in shown(pilot, "#status")
                 and "sim 20" in shown(pilot, "#status"), "the first data")
+    await until(pilot, lambda: bool(getattr(pilot.app, "methods", None)),
+                "the server's commands")
 
 
 def cells(pilot: Pilot[None], table: str, row: str) -> list[str]:

@@ -4,21 +4,24 @@ quantity key, and drilling into a rack."""
 from __future__ import annotations
 
 import pytest
-from _console import PASSWORDS, cells, connected, inside, shown, until
-from textual.widgets import DataTable
+from _console import PASSWORDS, cells, connected, inside, screen_text, shown, until
 
 from twin.console.app import ConsoleApp
-from twin.console.screens_compute import BANDS, QUANTITIES, band
+from twin.console.screens_compute import BANDS, QUANTITIES, GpuGrid, band
 from twin.opcua.server import TwinServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 HOT = "compute.rack.3.gpu.5"
 
 
+def grid(pilot, rack: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """The texts of one rack's line of the grid: rack, its GPUs, kW, cap."""
+    return [t.strip() for t, _ in pilot.app.screen.query_one("#gpu-grid", GpuGrid).cells(rack)]
+
+
 def style(pilot, rack: int, gpu: int) -> str:  # type: ignore[no-untyped-def]
     """The style of one grid cell (its colour)."""
-    t = pilot.app.screen.query_one("#gpu-grid", DataTable)
-    return str(t.get_cell(str(rack), f"g{gpu}").style)
+    return pilot.app.screen.query_one("#gpu-grid", GpuGrid).cells(rack)[gpu][1]
 
 
 async def test_the_grid_shows_every_gpu_and_a_hot_one_in_another_colour(served: TwinServer):
@@ -29,9 +32,10 @@ async def test_the_grid_shows_every_gpu_and_a_hot_one_in_another_colour(served: 
         await connected(pilot)
         await pilot.press("c")
         cool = f"{v('compute.rack.16.gpu.8.temp_c'):.1f}"
-        await until(pilot, lambda: cells(pilot, "#gpu-grid", "16")[8:9] == [cool], "GPU 16/8")
-        assert len(cells(pilot, "#gpu-grid", "1")) == 1 + 8 + 2  # rack, 8 GPUs, kW, cap
-        assert cells(pilot, "#gpu-grid", "1")[-1] == "none"  # no power cap
+        await until(pilot, lambda: grid(pilot, 16)[8:9] == [cool], "GPU 16/8")
+        assert len(grid(pilot, 1)) == 1 + 8 + 2  # rack, 8 GPUs, kW, cap
+        assert grid(pilot, 1)[-1] == "none"  # no power cap
+        assert "rack      1      2      3" in screen_text(app)
         assert shown(pilot, "#legend").startswith("temperature °C:")
         inside(pilot, "#gpu-grid")
         before = style(pilot, 3, 5)
@@ -45,16 +49,16 @@ async def test_the_grid_shows_every_gpu_and_a_hot_one_in_another_colour(served: 
             if band(v(f"{HOT}.temp_c"), edges) > band(v("compute.rack.3.gpu.4.temp_c"), edges):
                 break
         hot = f"{v(f'{HOT}.temp_c'):.1f}"
-        await until(pilot, lambda: cells(pilot, "#gpu-grid", "3")[5] == hot, "the hot GPU")
+        await until(pilot, lambda: grid(pilot, 3)[5] == hot, "the hot GPU")
         assert style(pilot, 3, 5) != style(pilot, 3, 4)
         assert style(pilot, 3, 5) != before
         assert BANDS[band(v(f"{HOT}.temp_c"), edges)].lower() in style(pilot, 3, 5).lower()
         await pilot.press("v")  # power
         watts = f"{v(f'{HOT}.power_w'):,.0f}"
-        await until(pilot, lambda: cells(pilot, "#gpu-grid", "3")[5] == watts, "power")
+        await until(pilot, lambda: grid(pilot, 3)[5] == watts, "power")
         assert shown(pilot, "#legend").startswith("power W:")
         await pilot.press("v")  # state
-        await until(pilot, lambda: cells(pilot, "#gpu-grid", "1")[1] == "nom", "states")
+        await until(pilot, lambda: grid(pilot, 1)[1] == "nom", "states")
         assert "nominal" in shown(pilot, "#legend")
     twin.commands.call("ClearFault", {"fault_id": fault})
 
@@ -69,7 +73,7 @@ async def test_enter_opens_the_selected_rack_and_escape_returns(served: TwinServ
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
         await pilot.press("c")
-        await until(pilot, lambda: cells(pilot, "#gpu-grid", "2")[-1:] == ["4.0"], "the cap")
+        await until(pilot, lambda: grid(pilot, 2)[-1:] == ["4.0"], "the cap")
         await pilot.press("down", "enter")
         await until(pilot, lambda: bool(app.screen.query("#gpus")), "the rack screen")
         assert app.screen.query_one("#panel-rack").border_title == "Rack 2"

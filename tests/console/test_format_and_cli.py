@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -44,3 +46,13 @@ def test_console_options_and_a_missing_password_without_a_terminal(monkeypatch):
         _password(args)
     with pytest.raises(SystemExit):
         p.parse_args(["--role", "admin"])
+
+
+def test_the_app_starts_without_importing_asyncua():
+    """asyncua takes ~0.7 s to import: the link loads it in a thread while the first screen is
+    drawn, so importing the app (and every screen) must not."""
+    code = ("import sys, twin.console.app; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'asyncua'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from _console import PASSWORDS, connected, shown, until
+from _console import PASSWORDS, connected, free_port, served_twin, shown, until
+from textual import events
 from textual.widgets import Static
+from textual.widgets._footer import FooterKey
 
 from twin.console.app import ConsoleApp
 from twin.opcua.server import TwinServer
@@ -64,7 +68,7 @@ async def test_step_reaches_the_server_and_its_answer_is_shown(served: TwinServe
         assert twin.plant.t_s == pytest.approx(before + twin.clock.step_s)
         elapsed = f"T+0d 00:00:{int(twin.plant.t_s):02d}"
         await until(pilot, lambda: shown(pilot, "#f-sim-time_s").endswith(elapsed), elapsed)
-        rec = twin.commands.log[-1]
+        rec = [r for r in twin.commands.log if r.command == "Step"][-1]
         assert (rec.user, rec.command, rec.status) == ("otto", "Step", "Good")
 
 
@@ -97,6 +101,34 @@ async def test_a_role_hint_disables_controls_before_any_call(served: TwinServer)
         await pilot.press("s", "p", "r")
         await pilot.pause()
     assert commands(twin) == calls
+
+
+def time_keys(app: ConsoleApp) -> dict[str, bool]:
+    """The footer's Pause/Resume/Step keys: key → shown enabled (not dimmed)."""
+    return {k.key: not k.has_class("-disabled") for k in app.screen.query(FooterKey)
+            if k.key in ("p", "r", "s")}
+
+
+async def test_time_keys_light_up_on_connecting_while_the_app_is_blurred(tmp_path: Path):
+    """A browser page starts blurred (Textual's web driver says so), a terminal can report
+    focus out; Textual's footer skips binding changes meanwhile, and the key press that
+    refocuses the app does not ask it again. The time keys must not stay dimmed."""
+    port = free_port()
+    app = ConsoleApp(f"opc.tcp://127.0.0.1:{port}/twin/", "otto", PASSWORDS["otto"],
+                     role="operator")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "DISCONNECTED" in shown(pilot, "#status"), "no server yet")
+        await until(pilot, lambda: time_keys(app) == {"p": False, "r": False, "s": False},
+                    "the time keys dimmed (not connected)")
+        app.post_message(events.AppBlur())
+        async with served_twin(tmp_path, port):
+            await connected(pilot)
+            await until(pilot, lambda: "Pause" in app.methods, "the server's commands")
+            await pilot.pause(0.3)
+            assert not app.app_focus
+            await pilot.press("x")  # no binding: only refocuses the app
+            await until(pilot, lambda: time_keys(app) == {"p": True, "r": True, "s": True},
+                        "the time keys enabled")
 
 
 async def test_a_refused_command_from_the_palette_shows_the_servers_reason(served: TwinServer):

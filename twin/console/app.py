@@ -3,10 +3,16 @@
 Messages up, attributes down: the link's callbacks post :class:`Telemetry`, :class:`LinkChanged`
 and :class:`TwinEvent` messages to the app; the app keeps the latest readings, alarms, events
 and the server's answers and hands them to the current screen (:meth:`TwinScreen.refresh_view`)
-at most at the subscription's publishing rate (4 Hz). Each main screen is a mode with its key
-(:data:`~twin.console.screens.SCREENS`); the link subscribes the overview's channels plus those
-of the screen shown (:meth:`ConsoleApp.screen_shown`), and the server's channel list is browsed
-once per connection, when a screen first needs it.
+at most once per publishing interval of the subscription (4 Hz), however many data changes,
+events and ticks ask for it (:meth:`ConsoleApp.refresh_view`; keys refresh at once). Each main
+screen is a mode with its key (:data:`~twin.console.screens.SCREENS`); the link subscribes the
+overview's channels plus those of the screen shown (:meth:`ConsoleApp.screen_shown`), the
+screen's first, and the server's channel list is browsed once per connection, when a screen
+first needs it.
+
+Start-up: the link starts connecting when the app loads, before the first screen is composed,
+and loads asyncua in a thread meanwhile (:mod:`twin.console.link`); the server's commands and
+alarms are read in a worker once connected, so values are shown while they load.
 
 Roles. OPC UA gives a client no standard way to read its own role, and probing with a command
 would write refused calls into the twin's command log. So the console knows the role only from
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import time
 from collections import deque
@@ -73,6 +80,10 @@ class Telemetry(Message):
     """New readings are waiting in the app's buffer."""
 
 
+class RefreshDue(Message):
+    """A publishing interval has passed since the last screen refresh; one was asked for."""
+
+
 class LinkChanged(Message):
     def __init__(self, state: LinkState) -> None:
         super().__init__()
@@ -94,6 +105,7 @@ class ChannelsLoaded(Message):
 SCREEN_KEYS = Binding.Group("Screens", compact=True)
 TIME_KEYS = Binding.Group("Time", compact=True)
 EVENTS_KEPT = 2000
+FIRST_DATA_WAIT_S = 1.0  # after connecting, what is not on screen is asked for anyway
 
 
 class TwinCommands(Provider):
@@ -171,16 +183,27 @@ class ConsoleApp(App[None]):
         self._rate: float | None = None
         self.base_paths = list(paths)
         self.link = Link(url, user, password, security, paths,
-                         on_reading=self._on_reading, on_state=self._on_state,
-                         on_event=lambda d: self.post_message(TwinEvent(d)))
+                         on_readings=self._on_readings, on_state=self._on_state,
+                         on_event=lambda d: self.post_message(TwinEvent(d)), first=PATHS)
+        self.refresh_s = self.link.publish_ms / 1000.0  # at most one refresh per interval
+        self._refreshed_at = -math.inf  # monotonic time of the last screen refresh
+        self._refresh_due: asyncio.TimerHandle | None = None
+        self._controls = self._controls_state()  # as the footer was composed
+        self._awaiting_data = True  # no values yet since (re)connecting
+        self._learning = False  # alarms and commands asked for since connecting
         self._link_task: asyncio.Task[None] | None = None
 
     # --- life ---------------------------------------------------------------------------
-    async def on_mount(self) -> None:
+    def on_load(self) -> None:
+        """Connect while the first screen is composed and drawn."""
         self._link_task = asyncio.create_task(self.link.run())
+
+    async def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
 
     async def on_unmount(self) -> None:
+        if self._refresh_due is not None:
+            self._refresh_due.cancel()
         await self.link.stop()
         if self._link_task is not None:
             done, _ = await asyncio.wait((self._link_task,), timeout=3.0)
@@ -189,8 +212,8 @@ class ConsoleApp(App[None]):
             await asyncio.gather(self._link_task, return_exceptions=True)
 
     # --- from the link (messages up) ---------------------------------------------------------
-    def _on_reading(self, path: str, reading: Reading) -> None:
-        self._pending[path] = reading
+    def _on_readings(self, batch: dict[str, Reading]) -> None:
+        self._pending.update(batch)
         if not self._flush_posted:
             self._flush_posted = True
             self.post_message(Telemetry())
@@ -209,25 +232,56 @@ class ConsoleApp(App[None]):
                 self._rate = (sim.value - self._last_sim[1]) / dt if dt < 2.0 else None
             self._last_sim = (now, sim.value)
         self.readings.update(pending)
-        self.refresh_view()
+        if self._awaiting_data:  # the first values since connecting: on screen at once
+            self._awaiting_data = False
+            self.refresh_screen()
+            if self.link_connected:
+                self.call_after_refresh(self._after_first_data)
+        else:
+            self.refresh_view()
 
-    async def on_link_changed(self, msg: LinkChanged) -> None:
+    def on_link_changed(self, msg: LinkChanged) -> None:
         self.link_state = msg.state
         self.refresh_view(bindings=True)
-        if msg.state.state != "connected" and self.channels_state != "loaded":
-            self.channels_state = "not loaded"  # browse again once connected
-        if msg.state.state == "connected":
-            shown = self.twin_screen
-            if shown is not None and shown.NEEDS_CHANNELS:
-                self.load_channels()
-            try:
-                self.methods = {m.name: m for m in await self.link.methods()}
-            except Exception as exc:
-                if self.link.connected:
-                    self.answer(False, f"could not read the server's commands: {exc}")
-            await self.refresh_alarms()
-            self.watch_paths()  # a screen's channels may depend on the server's commands
-            self.refresh_view(bindings=True)
+        if msg.state.state != "connected":
+            self._awaiting_data, self._learning = True, False
+            if self.channels_state != "loaded":
+                self.channels_state = "not loaded"  # browse again once connected
+        elif not self._awaiting_data:  # the first values came before the news
+            self._after_first_data()
+        else:  # (a twin that sends no values: learn anyway)
+            self.set_timer(FIRST_DATA_WAIT_S, self._after_first_data)
+
+    def _after_first_data(self) -> None:
+        """Once per connection, after the first values are drawn (the requests and browsing
+        would delay them): the channel list if the screen needs it, the server's alarms and
+        commands."""
+        if self._learning or not self.link_connected:
+            return
+        self._learning = True
+        shown = self.twin_screen
+        if shown is not None and shown.NEEDS_CHANNELS:
+            self.load_channels()
+        self.run_worker(self._learn_server(), group="server", exclusive=True)
+
+    async def _learn_server(self) -> None:
+        """Once connected: the server's alarm list, then its commands (their roles decide
+        what the footer and the palette enable)."""
+        await self.refresh_alarms()
+        try:
+            self.methods = {m.name: m for m in await self.link.methods()}
+        except Exception as exc:
+            if self.link.connected:
+                self.answer(False, f"could not read the server's commands: {exc}")
+        self.watch_paths()  # a screen's channels may depend on the server's commands
+        self.refresh_view(bindings=True)
+
+    def watch_app_focus(self, focus: bool) -> None:
+        """Textual's Footer skips binding changes while the app is blurred (a browser page
+        starts blurred; a terminal may report focus out), and a key press refocuses the app
+        without asking it again: so the time keys stayed dimmed after connecting. Ask now."""
+        if focus:
+            self.refresh_bindings()
 
     async def on_twin_event(self, msg: TwinEvent) -> None:
         """Keep every event for the Events screen; merge alarm events into the alarm book."""
@@ -269,7 +323,8 @@ class ConsoleApp(App[None]):
         screen = screen or self.twin_screen
         if screen is None or not self.is_running:
             return
-        self.run_worker(self.link.watch(self.base_paths + list(screen.paths())),
+        shown = list(screen.paths())
+        self.run_worker(self.link.watch(self.base_paths + shown, first=["sim.time_s", *shown]),
                         group="watch")
 
     def load_channels(self) -> None:
@@ -295,6 +350,10 @@ class ConsoleApp(App[None]):
     async def history(self, path: str, limit: int = 2000) -> list[Reading]:
         return await self.link.history(path, limit)
 
+    async def read_value(self, path: str) -> Any:
+        """One value read from the server now (None when not connected or Bad)."""
+        return await self.link.read(path)
+
     async def enum_strings(self, path: str) -> list[str]:
         """A multi-state channel's state names (its EnumStrings), read once."""
         if path not in self._enums:
@@ -315,11 +374,36 @@ class ConsoleApp(App[None]):
         return self.link_state.state == "connected"
 
     def refresh_view(self, bindings: bool = False) -> None:
-        """Hand the current screen what to show (and re-check the footer's bindings)."""
+        """Ask for the current screen to show the latest state (and re-check the footer's
+        bindings, at once, if what they depend on changed): now if the last refresh is a
+        publishing interval old, else once when it is, however many times this is called in
+        between."""
+        if bindings:
+            state = self._controls_state()
+            if state != self._controls:  # the footer recomposes on each refresh_bindings
+                self._controls = state
+                self.refresh_bindings()
+        if self._refresh_due is not None:
+            return
+        wait = self._refreshed_at + self.refresh_s - time.monotonic()
+        if wait <= 0.0:
+            self.refresh_screen()
+        else:
+            self._refresh_due = asyncio.get_running_loop().call_later(wait, self._due)
+
+    def _due(self) -> None:
+        self._refresh_due = None
+        self.post_message(RefreshDue())
+
+    def on_refresh_due(self, _msg: RefreshDue) -> None:
+        if time.monotonic() - self._refreshed_at >= self.refresh_s / 2:
+            self.refresh_screen()  # (unless a refresh was done at once since)
+
+    def refresh_screen(self) -> None:
+        """Hand the current screen what to show, now."""
+        self._refreshed_at = time.monotonic()
         if not self.screen_stack or not self.is_running:
             return  # starting or closing
-        if bindings:
-            self.refresh_bindings()
         screen = self.screen
         if isinstance(screen, TwinScreen) and screen.is_mounted:
             screen.refresh_view()
@@ -376,6 +460,11 @@ class ConsoleApp(App[None]):
         if role_allows(self.role, needed):
             return ""
         return f"{command} needs the {needed} role; you are {self.role} ({self.role_source})"
+
+    def _controls_state(self) -> tuple[object, ...]:
+        """What :meth:`check_action` decides by: connection, role, the commands' roles."""
+        return (self.link_connected, self.role,
+                tuple(sorted((m.name, m.role) for m in self.methods.values())))
 
     def allowed(self, command: str) -> bool | None:
         """For check_action: True, or None (shown disabled) when the role may not use it."""

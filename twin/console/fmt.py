@@ -1,6 +1,6 @@
 """How values are shown: units at the edge, Bad values as a dash with their status.
 
-Pure presentation, no twin logic: a format turns one :class:`~twin.console.link.Reading` into
+Pure presentation, no twin logic: a format turns one :class:`~twin.console.records.Reading` into
 text. A Bad value is ``—`` followed by its status name; a missing one (never received) is ``…``.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from twin.console.link import Reading
+from twin.console.records import Reading
 
 DASH = "—"
 Format = Callable[[Any], str]

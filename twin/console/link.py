@@ -5,7 +5,7 @@ as ``Basic256Sha256,SignAndEncrypt,cert.der,key.pem``), subscribes the channel p
 (string NodeIds ``ns=<twin>;s=<path>``) and every event on ``Satellite`` (the twin's command,
 fault, scenario and clock events, and the AlarmConditionType alarm events, with the alarm
 fields selected) in one subscription, and reports through three callbacks:
-``on_reading(path, Reading)``, ``on_state(LinkState)`` and ``on_event(dict)``. The set of
+``on_readings({path: Reading})``, ``on_state(LinkState)`` and ``on_event(dict)``. The set of
 subscribed paths can change while connected (:meth:`Link.watch`): each screen watches what it
 shows. When the connection is lost (server gone, transport closed, keep-alive failed) it says
 so at once and retries with a growing delay; it never raises into the app.
@@ -20,6 +20,18 @@ server's own message (the twin returns its reason as the first output argument, 
 status), or ``BadNotConnected`` when there is no session. Commands, their arguments, the role
 each needs and whether it is hazardous are read from the server's method nodes
 (:meth:`Link.methods`): the method's Description ends ``Role: <role>.`` and ``Hazardous.``.
+
+Start-up. asyncua takes ~0.7 s to import (its generated protocol module), so this module does
+not import it: :meth:`Link.run` does, once, in a thread (:func:`load_asyncua`), while the app
+draws its first screen; the twin's asyncua client patches follow once connected
+(:func:`patch_asyncua`). On connecting, the paths named first (:meth:`Link.watch`'s ``first``:
+what the screen shows) are subscribed before the link says it is connected, so their values
+arrive at once (and the events, so that no alarm falls between the alarm list and them); the
+other paths follow in chunks in the background.
+
+One publish, one batch: asyncua hands each data change to the handler on its own (a task per
+value unless :func:`twin.opcua.asyncua_patches.apply_client` is in place); the handler collects
+them and calls ``on_readings`` once, after the last of them (``loop.call_soon``).
 """
 
 from __future__ import annotations
@@ -30,18 +42,28 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncua import Client, ua
-from asyncua.common.events import get_filter_from_event_type
+from twin.console.records import (
+    ROLES,
+    ArgInfo,
+    LinkState,
+    MethodInfo,
+    Outcome,
+    Reading,
+    role_allows,
+)
+
+if TYPE_CHECKING:
+    from asyncua import Client, ua
+else:  # imported by load_asyncua(), on the first connection
+    Client = ua = None
 
 log = logging.getLogger(__name__)
 
 NAMESPACE_URI = "urn:orbital-twin"
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
-ROLES = ("viewer", "operator", "engineer")
 _LOGIN_REFUSED = frozenset({"BadUserAccessDenied", "BadIdentityTokenRejected",
                             "BadIdentityTokenInvalid"})
 _ROLE = re.compile(r"Role: (viewer|operator|engineer)\.")
@@ -49,75 +71,55 @@ EVENT_FIELDS = ("SourceName", "ConditionName", "Severity", "Message", "Time", "A
                 "AckedState/Id")
 _NOT_CHANNEL = frozenset({"EURange", "EngineeringUnits", "EnumStrings", "LimitState",
                           "InputArguments", "OutputArguments"})
-_PLAIN_OBJECTS = frozenset({ua.NodeId(ua.ObjectIds.BaseObjectType),
-                            ua.NodeId(ua.ObjectIds.FolderType)})
-_CHANNEL_TYPES = frozenset({ua.NodeId(ua.ObjectIds.AnalogItemType),
-                            ua.NodeId(ua.ObjectIds.MultiStateDiscreteType),
-                            ua.NodeId(ua.ObjectIds.BaseDataVariableType)})
-_VTYPE = {ua.ObjectIds.Int32: ("int", ua.VariantType.Int32),
-          ua.ObjectIds.Double: ("float", ua.VariantType.Double),
-          ua.ObjectIds.Boolean: ("bool", ua.VariantType.Boolean),
-          ua.ObjectIds.String: ("str", ua.VariantType.String)}
+_VTYPE = {"Int32": "int", "Double": "float", "Boolean": "bool", "String": "str"}
+CHUNK = 200  # monitored items per CreateMonitoredItems after the first paths
+REST_AFTER_S = 1.0  # the other paths wait this long at most for the first values (+ 1/4 of it)
+PATCH_AFTER_S = 1.0  # then the client patches (~0.5 s of CPU) wait this long
+_ua: dict[str, Any] = {}  # NodeIds of the standard types the browse looks for, once imported
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One channel value as the server sent it: ``value`` is None when Bad or empty."""
+def load_asyncua() -> None:
+    """Import asyncua into this module (once; ~0.7 s, so :meth:`Link.run` calls it in a
+    thread)."""
+    global Client, ua
+    if ua is not None:
+        return
+    from asyncua import Client as client_class
+    from asyncua import ua as ua_module
 
-    value: Any
-    status: str = "Good"
-    source_time: datetime | None = None
-
-    @property
-    def good(self) -> bool:
-        return self.status == "Good"
-
-    @property
-    def bad(self) -> bool:
-        return self.status.startswith("Bad")
-
-    @classmethod
-    def from_datavalue(cls, dv: ua.DataValue) -> Reading:
-        code = dv.StatusCode
-        status = "Good" if code is None or code.is_good() else _status_name(code.value)
-        value = dv.Value.Value if dv.Value is not None else None
-        if status.startswith("Bad") or (isinstance(value, float) and math.isnan(value)):
-            value = None
-        return cls(value, status, dv.SourceTimestamp)
+    ids = ua_module.ObjectIds
+    _ua["plain"] = frozenset({ua_module.NodeId(ids.BaseObjectType),
+                              ua_module.NodeId(ids.FolderType)})
+    _ua["channel"] = frozenset({ua_module.NodeId(ids.AnalogItemType),
+                                ua_module.NodeId(ids.MultiStateDiscreteType),
+                                ua_module.NodeId(ids.BaseDataVariableType)})
+    _ua["vtype"] = {getattr(ids, name): kind for name, kind in _VTYPE.items()}
+    Client, ua = client_class, ua_module
 
 
-@dataclass(frozen=True, slots=True)
-class LinkState:
-    state: str  # "connecting", "connected", "lost"
-    detail: str = ""
-    retry_s: float = 0.0
+def patch_asyncua() -> None:
+    """Install the twin's asyncua client patches (:mod:`twin.opcua.asyncua_patches`: a faster
+    PublishResponse decoder, one dispatch per publish), once. Their source check takes ~0.5 s,
+    so :meth:`Link.run` calls this in a thread after the first values are on screen: the
+    decoder serves the next publish, the dispatch the next subscription (reconnects)."""
+    try:
+        from twin.opcua import asyncua_patches
+
+        apply = getattr(asyncua_patches, "apply_client", None)
+        if apply is not None:
+            apply()
+    except Exception:  # the console works without them, only slower
+        log.exception("console: asyncua client patches not applied")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The server's answer to a method call."""
-
-    ok: bool
-    status: str
-    message: str
-    outputs: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ArgInfo:
-    name: str
-    kind: str  # "int", "float", "bool", "str"
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class MethodInfo:
-    name: str
-    parent: str  # "satellite" or "sim"
-    role: str
-    hazardous: bool
-    description: str
-    args: tuple[ArgInfo, ...] = field(default_factory=tuple)
+def reading_of(dv: ua.DataValue) -> Reading:
+    """A DataValue as a :class:`Reading`: the value None when Bad or NaN."""
+    code = dv.StatusCode
+    status = "Good" if code is None or code.is_good() else _status_name(code.value)
+    value = dv.Value.Value if dv.Value is not None else None
+    if status.startswith("Bad") or (isinstance(value, float) and math.isnan(value)):
+        value = None
+    return Reading(value, status, dv.SourceTimestamp)
 
 
 def _status_name(code: int) -> str:
@@ -127,25 +129,32 @@ def _status_name(code: int) -> str:
         return f"0x{code:08X}"
 
 
-def role_allows(role: str | None, needed: str) -> bool:
-    """True if ``role`` may use a control needing ``needed``; an unknown role may try."""
-    if role is None:
-        return True
-    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
-
-
 class _Handler:
-    """asyncua subscription handler: forwards to the link's callbacks."""
+    """asyncua subscription handler: collects one publish's data changes into one batch for
+    the link's ``on_readings``, and forwards events and status changes."""
 
     def __init__(self, link: Link) -> None:
         self.link = link
+        self.batch: dict[str, Reading] = {}
 
     def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
         try:
-            reading = Reading.from_datavalue(data.monitored_item.Value)
-            self.link.on_reading(str(node.nodeid.Identifier), reading)
+            reading = reading_of(data.monitored_item.Value)
         except Exception:  # a malformed value must not end the subscription
             log.exception("console: bad data change for %s", node)
+            return
+        if not self.batch:
+            # after the rest of this publish: asyncua has queued its other values already
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.batch[node.nodeid.Identifier] = reading
+
+    def flush(self) -> None:
+        batch, self.batch = self.batch, {}
+        self.link._first_values.set()
+        try:
+            self.link.on_readings(batch)
+        except Exception:
+            log.exception("console: readings callback failed")
 
     def event_notification(self, event: Any) -> None:
         data = {k: getattr(event, k, None) for k in EVENT_FIELDS}
@@ -160,16 +169,19 @@ class _Handler:
 class Link:
     def __init__(self, url: str, user: str | None = None, password: str | None = None,
                  security: str | None = None, paths: Iterable[str] = (),
-                 on_reading: Callable[[str, Reading], None] = lambda p, r: None,
+                 on_readings: Callable[[dict[str, Reading]], None] = lambda b: None,
                  on_state: Callable[[LinkState], None] = lambda s: None,
                  on_event: Callable[[dict[str, Any]], None] = lambda e: None,
-                 publish_ms: float = 250.0, timeout_s: float = 5.0) -> None:
+                 publish_ms: float = 250.0, timeout_s: float = 5.0,
+                 first: Iterable[str] | None = None) -> None:
         self.url = url
         self.user = user
         self.password = password
         self.security = security
         self.paths = list(dict.fromkeys(paths))
-        self.on_reading = on_reading
+        # subscribed before the link says it is connected (default: all of them)
+        self.first = list(dict.fromkeys(first)) if first is not None else list(self.paths)
+        self.on_readings = on_readings
         self.on_state = on_state
         self.on_event = on_event
         self.publish_ms = publish_ms
@@ -182,6 +194,8 @@ class Link:
         self._sub: Any = None
         self._handles: dict[str, int] = {}  # subscribed path → monitored item handle
         self._watch_lock = asyncio.Lock()
+        self._rest: asyncio.Task[None] | None = None  # subscribes what is not first
+        self._first_values = asyncio.Event()  # since connecting
 
     # --- state --------------------------------------------------------------------------
     def _set(self, state: LinkState) -> None:
@@ -204,6 +218,11 @@ class Link:
     async def run(self) -> None:
         """Connect, serve until lost, retry; until :meth:`stop`. Never raises."""
         attempt = 0
+        try:
+            await asyncio.to_thread(load_asyncua)
+        except Exception as exc:  # not installed or broken: say so, never raise
+            self._set(LinkState("lost", f"cannot load asyncua: {_describe(exc)}"))
+            return
         while not self._stop.is_set():
             self._lost.clear()
             self._set(LinkState("connecting", self.url))
@@ -211,6 +230,7 @@ class Link:
                 await self._connect()
                 attempt = 0
                 self._set(LinkState("connected", self.url))
+                self._rest = asyncio.create_task(self._subscribe_rest())
                 stop = asyncio.ensure_future(self._stop.wait())
                 lost = asyncio.ensure_future(self._lost.wait())
                 try:
@@ -256,18 +276,44 @@ class Link:
         await asyncio.wait_for(client.connect(), self.timeout_s * 2)
         self.ns = await client.get_namespace_index(NAMESPACE_URI)
         self._handles = {}
+        self._first_values.clear()
         self._sub = await client.create_subscription(self.publish_ms, _Handler(self))
         async with self._watch_lock:
-            await self._subscribe(self.paths)
-        try:
-            # AlarmConditionType's fields, no where clause: every event on Satellite, the
-            # alarms with their state (the other events leave the alarm fields empty)
-            evfilter = await get_filter_from_event_type(
-                [client.get_node(ua.ObjectIds.AlarmConditionType)], where_clause_generation=False)
+            await self._subscribe([p for p in self.first if p in set(self.paths)])
+        try:  # before "connected": no event (an alarm's) may fall between list and events
             await self._sub.subscribe_events(client.get_node(ua.NodeId("satellite", self.ns)),
-                                             evfilter=evfilter)
+                                             evfilter=event_filter())
         except Exception as exc:  # a twin without events: values still flow
             log.warning("console: no events from %s: %s", self.url, _describe(exc))
+
+    async def _subscribe_rest(self) -> None:
+        """After connecting and the first values (and a moment to draw them: hundreds of
+        monitored items cost the client a few hundred ms to ask for and receive): the paths
+        not subscribed first, in chunks (other requests get their turn between them); the
+        client patches meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_values.wait(), REST_AFTER_S)
+        await asyncio.sleep(REST_AFTER_S / 4)
+
+        async def patch() -> None:
+            await asyncio.sleep(PATCH_AFTER_S)
+            await asyncio.to_thread(patch_asyncua)
+
+        patching = asyncio.ensure_future(patch())
+        try:
+            try:
+                while self.connected:
+                    async with self._watch_lock:
+                        todo = [p for p in self.paths if p not in self._handles][:CHUNK]
+                        if not todo:
+                            break
+                        await self._subscribe(todo)
+            except Exception as exc:  # the connection loop notices a lost server
+                log.warning("console: could not complete the subscription: %s",
+                            _describe(exc))
+            await patching
+        finally:  # closed meanwhile: the next connection patches
+            patching.cancel()
 
     async def _subscribe(self, paths: Iterable[str]) -> None:
         """Add monitored items for ``paths``; an unknown path is reported as a Bad reading."""
@@ -277,29 +323,42 @@ class Link:
             return
         nodes = [client.get_node(ua.NodeId(p, self.ns)) for p in todo]
         handles = await sub.subscribe_data_change(nodes)
+        unknown: dict[str, Reading] = {}
         for path, h in zip(todo, handles, strict=True):
             if isinstance(h, int):
                 self._handles[path] = h
             else:  # e.g. BadNodeIdUnknown: a channel this twin does not have
-                self.on_reading(path, Reading(None, _status_name(h.value)))
+                unknown[path] = Reading(None, _status_name(h.value))
+        if unknown:
+            self.on_readings(unknown)
 
-    async def watch(self, paths: Iterable[str]) -> None:
-        """Subscribe exactly ``paths`` from now on (and after every reconnect)."""
+    async def watch(self, paths: Iterable[str], first: Iterable[str] = ()) -> None:
+        """Subscribe exactly ``paths`` from now on (and after every reconnect); those also in
+        ``first`` (what is on screen) before the others."""
         wanted = list(dict.fromkeys(paths))
+        keep = set(wanted)
         async with self._watch_lock:
             self.paths = wanted
+            self.first = [p for p in dict.fromkeys(first) if p in keep]
             if not self.connected or self._sub is None:
                 return
-            drop = [h for p, h in self._handles.items() if p not in set(wanted)]
-            self._handles = {p: h for p, h in self._handles.items() if p in set(wanted)}
+            drop = [h for p, h in self._handles.items() if p not in keep]
+            self._handles = {p: h for p, h in self._handles.items() if p in keep}
             try:
                 if drop:
                     await self._sub.unsubscribe(drop)
-                await self._subscribe(wanted)
+                await self._subscribe(self.first)
+                rest = [p for p in wanted if p not in self._handles]
+                for k in range(0, len(rest), CHUNK):
+                    await self._subscribe(rest[k:k + CHUNK])
             except Exception as exc:  # the connection loop notices a lost server
                 log.warning("console: could not change the subscription: %s", _describe(exc))
 
     async def _close(self) -> None:
+        rest, self._rest = self._rest, None
+        if rest is not None and not rest.done():
+            rest.cancel()
+            await asyncio.gather(rest, return_exceptions=True)
         self._sub = None
         self._handles = {}
         client, self.client = self.client, None
@@ -360,10 +419,10 @@ class Link:
                 seen.add(nid)
                 if ref.NodeClass == ua.NodeClass.Object:
                     # the twin's parts and folders, not the condition objects under them
-                    if typedef.NamespaceIndex == self.ns or typedef in _PLAIN_OBJECTS:
+                    if typedef.NamespaceIndex == self.ns or typedef in _ua["plain"]:
                         level.append(nid)
                 elif (isinstance(nid.Identifier, str) and nid.NamespaceIndex == self.ns
-                      and typedef in _CHANNEL_TYPES
+                      and typedef in _ua["channel"]
                       and ref.BrowseName.Name not in _NOT_CHANNEL):
                     found.append(nid.Identifier)
         return found
@@ -408,7 +467,7 @@ class Link:
         except Exception as exc:
             log.info("console: no history for %s: %s", path, _describe(exc))
             return []
-        out = [Reading.from_datavalue(dv) for dv in values]
+        out = [reading_of(dv) for dv in values]
         out.sort(key=lambda r: r.source_time or datetime.min.replace(tzinfo=UTC))
         return out
 
@@ -428,13 +487,34 @@ class Link:
                 try:
                     prop = await node.get_child("0:InputArguments")
                     for a in await prop.read_value():
-                        kind = _VTYPE.get(a.DataType.Identifier, ("str", None))[0]
+                        kind = _ua["vtype"].get(a.DataType.Identifier, "str")
                         args.append(ArgInfo(a.Name, kind, a.Description.Text or ""))
                 except ua.UaStatusCodeError:
                     pass  # no arguments
                 out.append(MethodInfo(name, parent, m[1] if m else "viewer",
                                       "Hazardous." in desc, desc, tuple(args)))
         return out
+
+
+def event_filter() -> ua.EventFilter:
+    """The event fields the console shows (:data:`EVENT_FIELDS`, standard browse names of
+    BaseEventType and AlarmConditionType), no where clause: every event on ``Satellite``, the
+    alarms with their state (other events leave the alarm fields empty). Built here rather
+    than browsed from the type (``get_filter_from_event_type``: a dozen round trips, and ~40
+    fields in every event notification)."""
+    out = ua.EventFilter()
+    for name in EVENT_FIELDS:
+        op = ua.SimpleAttributeOperand()
+        op.TypeDefinitionId = ua.NodeId(ua.ObjectIds.BaseEventType)
+        op.BrowsePath = [ua.QualifiedName(part, 0) for part in name.split("/")]
+        op.AttributeId = ua.AttributeIds.Value
+        out.SelectClauses.append(op)
+    return out
+
+
+__all__ = ["EVENT_FIELDS", "ROLES", "ArgInfo", "Link", "LinkState", "MethodInfo", "Outcome",
+           "Reading", "event_filter", "load_asyncua", "patch_asyncua", "reading_of",
+           "role_allows", "variant_type"]
 
 
 def variant_type(kind: str) -> ua.VariantType:

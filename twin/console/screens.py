@@ -22,8 +22,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
 from twin.console import fmt
-from twin.console.link import MethodInfo, Reading
-from twin.console.widgets import Answer, Field, NavBar, StatusBar
+from twin.console.records import MethodInfo, Reading
+from twin.console.widgets import Answer, Field, KeyFooter, NavBar, StatusBar, show_text
 
 if TYPE_CHECKING:
     from twin.console.app import ConsoleApp
@@ -122,6 +122,9 @@ def numbered(paths: Iterable[str], pattern: str) -> list[int]:
 class OverviewScreen(TwinScreen):
     MODE = "overview"
 
+    def paths(self) -> Iterable[str]:
+        return PATHS
+
     def body(self) -> ComposeResult:
         with Grid(id="overview"):
             for key, title, fields in OVERVIEW:
@@ -144,10 +147,10 @@ class OverviewScreen(TwinScreen):
             f.show(app.readings.get(f.path), stale)
         red, yellow, unacked = app.alarm_counts()
         counts = self.query_one("#alarm-counts", Static)
-        counts.update(f"red {red}  yellow {yellow}  unacked {unacked}")
+        show_text(counts, f"red {red}  yellow {yellow}  unacked {unacked}")
         counts.set_class(red > 0, "-red")
         counts.set_class(red == 0 and yellow > 0, "-yellow")
-        self.query_one("#control", Static).update(app.control_line())
+        show_text(self.query_one("#control", Static), app.control_line())
 
 
 class AlarmsScreen(TwinScreen):
@@ -160,16 +163,21 @@ class AlarmsScreen(TwinScreen):
         table.add_columns("sev", "state", "channel", "value", "since", "ack", "shelved")
         yield table
 
+    _shown: list[tuple[str, ...]] | None = None
+
     def refresh_view(self) -> None:
         super().refresh_view()
+        rows = [(str(a.get("severity", "")), str(a.get("state", "")), str(a.get("path", "")),
+                 _value(a.get("value")), _since(a), "yes" if a.get("acked") else "NO",
+                 _shelved(a)) for a in self.console.alarms]
+        if rows == self._shown:
+            return
+        self._shown = rows
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
-        for a in self.console.alarms:
-            table.add_row(str(a.get("severity", "")), str(a.get("state", "")),
-                          str(a.get("path", "")), _value(a.get("value")),
-                          _since(a), "yes" if a.get("acked") else "NO", _shelved(a),
-                          key=str(a.get("path")))
+        for row in rows:
+            table.add_row(*row, key=row[2])
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
 

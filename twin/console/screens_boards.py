@@ -18,10 +18,10 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from twin.console import fmt
-from twin.console.link import Reading
+from twin.console.records import Reading
 from twin.console.screens import TwinScreen
 from twin.console.screens_plant import panel
-from twin.console.widgets import ChannelTable, Column, styled
+from twin.console.widgets import ChannelTable, Column, show_text, styled
 
 RESIDUAL = "hil.residual."
 SHOWN_RESIDUALS = 10
@@ -64,11 +64,14 @@ class BoardTable(ChannelTable):
                  ) -> None:
         super().__init__(columns, id=id, label=label)
         self.names: list[str] = []
+        self.good: dict[str, str] = {}  # board → its good % as shown
 
     def set_boards(self, boards: list[str]) -> None:
         if tuple(boards) == tuple(self.names):
             return
         self.names = list(boards)
+        self._shown.clear()
+        self.good.clear()
         self.clear()
         for b in boards:
             self.add_row(Text(b), *(Text("…", justify="right") for _ in self.columns_spec),
@@ -81,10 +84,13 @@ class BoardTable(ChannelTable):
     def show(self, readings: dict[str, Reading], stale: bool = False) -> None:  # type: ignore[override]
         for b in self.names:
             for c in self.columns_spec:
-                self.update_cell(b, c.path, styled(readings.get(c.path.format(i=b)), c.fmt,
-                                                   stale), update_width=True)
-            self.update_cell(b, "good", Text(good_share(readings, b), justify="right"),
-                             update_width=True)
+                reading = readings.get(c.path.format(i=b))
+                self.show_cell(b, c.path, reading, stale,
+                               lambda r=reading, f=c.fmt: styled(r, f, stale))
+            good = good_share(readings, b)
+            if self.good.get(b) != good:
+                self.good[b] = good
+                self.update_cell(b, "good", Text(good, justify="right"), update_width=True)
 
 
 BOARD_COLUMNS = [Column("link", "hil.{i}.online", online),
@@ -102,6 +108,7 @@ class BoardsScreen(TwinScreen):
     def __init__(self) -> None:
         super().__init__()
         self.residuals: list[str] = []
+        self._residuals_shown: list[tuple[str, Text]] = []
         self._from = -1
 
     def body(self) -> ComposeResult:
@@ -132,13 +139,13 @@ class BoardsScreen(TwinScreen):
             app.watch_paths(self)
         note = self.query_one("#boards-note", Static)
         if app.channels_state != "loaded":
-            note.update("Browsing the server's channels …" if app.channels_state in
+            show_text(note, "Browsing the server's channels …" if app.channels_state in
                         ("loading", "not loaded") else app.channels_state)
         elif not table.names:
-            note.update("No sensor boards: this twin's server has no hil.* channels (a twin "
+            show_text(note, "No sensor boards: this twin's server has no hil.* channels (a twin "
                         "without boards, such as a simulation or a replay).")
         else:
-            note.update(f"{len(table.names)} boards · {len(self.residuals)} residual channels")
+            show_text(note, f"{len(table.names)} boards · {len(self.residuals)} residual channels")
         self.set_class(app.channels_state == "loaded" and not table.names, "-no-boards")
         stale = not app.link_connected
         table.show(app.readings, stale)
@@ -152,8 +159,12 @@ class BoardsScreen(TwinScreen):
             if r is not None and isinstance(r.value, int | float) and math.isfinite(r.value):
                 values.append((abs(float(r.value)), p, r))
         values.sort(key=lambda x: (-x[0], x[1]))
+        rows = [(p, styled(r, lambda v: f"{float(v):+.4g}", stale))
+                for _, p, r in values[:SHOWN_RESIDUALS]]
+        if rows == self._residuals_shown:
+            return
+        self._residuals_shown = rows
         table = self.query_one("#residuals", DataTable)
         table.clear()
-        for _, p, r in values[:SHOWN_RESIDUALS]:
-            table.add_row(Text(p[len(RESIDUAL):]), styled(r, lambda v: f"{float(v):+.4g}",
-                                                          stale), key=p)
+        for p, text in rows:
+            table.add_row(Text(p[len(RESIDUAL):]), text, key=p)

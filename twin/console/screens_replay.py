@@ -4,7 +4,8 @@ A replay server has, besides the time commands every twin has (Pause, Resume, Se
 drive its play head), a ``Seek`` method (jump the play head to a simulated time), a ``Fork``
 method (a what-if branch from the play head's instant, with other commands) and the run's span
 as ``sim.replay.start_s`` / ``sim.replay.end_s``; the console knows a replay by its ``Seek``
-method. A live twin has none of these, and the screen says so.
+method. A live twin has none of these, and the screen says so. A replay server without
+``Fork`` (older than the command) gets the command line that forks instead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from textual.widgets import ProgressBar, Static
 from twin.console import fmt
 from twin.console.screens import TwinScreen
 from twin.console.screens_plant import panel
-from twin.console.widgets import Field
+from twin.console.widgets import Field, show_text
 
 START, END = "sim.replay.start_s", "sim.replay.end_s"
 SEEK_FRACTION = 0.01  # ←/→ move the play head by this share of the run
@@ -54,6 +55,7 @@ class ReplayScreen(TwinScreen):
     def __init__(self) -> None:
         super().__init__()
         self.modes: list[str] = []
+        self._head: tuple[float, float] | None = None  # (last Seek target, the tick it shows)
 
     def mode_name(self, v: Any) -> str:
         k = int(v)
@@ -87,12 +89,12 @@ class ReplayScreen(TwinScreen):
         self.set_class(not replay, "-not-replay")
         note = self.query_one("#replay-note", Static)
         if not app.link_connected or not app.methods:
-            note.update("…")
+            show_text(note, "…")
         elif not replay:
-            note.update("Not a replay: this twin runs live (its server has no Seek method). "
+            show_text(note, "Not a replay: this twin runs live (its server has no Seek method). "
                         "`twin replay RUN` serves a recording; its timeline shows here.")
         else:
-            note.update("A recording: space play/pause, ←/→ seek, j jump to a time, "
+            show_text(note, "A recording: space play/pause, ←/→ seek, j jump to a time, "
                         "f fork a what-if from here, +/- speed")
         if not replay:
             return
@@ -112,13 +114,22 @@ class ReplayScreen(TwinScreen):
         await self.console.run_command("Pause" if playing else "Resume")
 
     async def action_seek(self, direction: int) -> None:
+        """Move the play head by 1 % of the run. The position shown is the recorded tick at
+        or before the head, so a step shorter than the recording's interval shows the same
+        tick: while that tick is still shown, the next step starts from the head, not from
+        the tick (else ←/→ would never leave it)."""
         start, end, pos = self._value(START), self._value(END), self._value("sim.time_s")
         if start is None or end is None or pos is None:
             self.console.answer(False, "✗ Seek: the run's span is not known (not a replay?)")
             return
         step = max((end - start) * SEEK_FRACTION, 1.0)
-        target = min(max(pos + direction * step, start), end)
-        await self.console.run_command("Seek", (target,))
+        base = self._head[0] if self._head is not None and self._head[1] == pos else pos
+        target = min(max(base + direction * step, start), end)
+        self._head = None
+        if (await self.console.run_command("Seek", (target,))).ok:
+            shown = await self.console.read_value("sim.time_s")  # the tick the head shows
+            if isinstance(shown, int | float):
+                self._head = (target, float(shown))
 
     def action_jump(self) -> None:
         pos = self._value("sim.time_s")
@@ -126,9 +137,16 @@ class ReplayScreen(TwinScreen):
                                                   else ""})
 
     def action_fork(self) -> None:
+        """The Fork form (the branch starts at the play head; the server names its directory
+        unless one is given), or, from a server without Fork, how to fork instead."""
+        if "Fork" in self.console.methods:
+            self.console.start_command_named("Fork")
+            return
         pos = self._value("sim.time_s")
-        out = f"fork-{int(pos)}" if pos is not None else ""
-        self.console.start_command_named("Fork", {"out": out})
+        at = f"{pos:g}" if pos is not None else "T"
+        self.console.answer(False, "✗ Fork: this replay server has no Fork command; fork from "
+                            f"the command line: twin replay RUN --fork {at} --do 'Command "
+                            "key=value …' --out DIR")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("toggle", "seek", "jump", "fork"):

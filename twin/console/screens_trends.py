@@ -19,9 +19,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
-from twin.console.link import Reading
+from twin.console.records import Reading
 from twin.console.screens import TwinScreen
 from twin.console.screens_plant import panel
+from twin.console.widgets import show_text
 
 SHOWN_MATCHES = 300
 KEPT_POINTS = 5000
@@ -50,6 +51,7 @@ class TrendsScreen(TwinScreen):
         self.from_history = 0
         self.loading = False
         self._listed: tuple[int, str] = (-1, "")
+        self._plotted: tuple[object, ...] = ()  # what the plot shows: path, points, loading
 
     def body(self) -> ComposeResult:
         with Horizontal(id="trends", classes="body"):
@@ -145,19 +147,24 @@ class TrendsScreen(TwinScreen):
         if p is not None and (not self.points or p[0] > self.points[-1][0]):
             self.points.append(p)
             del self.points[:-KEPT_POINTS]
+        plotted = (self.path, len(self.points), self.points[-1] if self.points else None,
+                   self.loading)
+        if plotted == self._plotted:
+            return  # nothing new to plot
+        self._plotted = plotted
         values = [v for _, v in self.points]
         self.query_one("#trend-spark", Sparkline).data = values
         stats = self.query_one("#trend-stats", Static)
         if self.loading and not values:
-            stats.update("reading the history from the server …")
+            show_text(stats, "reading the history from the server …")
         elif not values:
-            stats.update("no values yet (no history on the server, nothing live)")
+            show_text(stats, "no values yet (no history on the server, nothing live)")
         else:
             live = len(values) - self.from_history
-            stats.update(f"last {values[-1]:.4g}  min {min(values):.4g}  max {max(values):.4g}"
-                         f"\n{self.from_history} from history + {live} live")
+            show_text(stats, f"last {values[-1]:.4g}  min {min(values):.4g}  "
+                      f"max {max(values):.4g}\n{self.from_history} from history + {live} live")
         axis = (f"{_t(self.points[0][0])} → {_t(self.points[-1][0])}" if self.points else "")
-        self.query_one("#trend-axis", Static).update(axis)
+        show_text(self.query_one("#trend-axis", Static), axis)
 
 
 def _point(r: Reading | None) -> tuple[datetime, float] | None:

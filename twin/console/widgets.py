@@ -1,16 +1,24 @@
 """Small widgets. Attributes down: the app hands each widget what to show; widgets hold no
-links to the server and post nothing but Textual's own messages."""
+links to the server and post nothing but Textual's own messages.
+
+Each widget compares what it is handed with what it shows and changes nothing when they are the
+same: the app hands every widget of the screen the latest state up to four times a second, and
+an update costs a re-render even when the text is unchanged (and, unless told otherwise, a
+layout of the whole screen: the one-line widgets here, whose size never depends on their text,
+update with ``layout=False``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import DataTable, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
 
 from twin.console.fmt import Format, show
-from twin.console.link import Reading
+from twin.console.records import Reading
 
 
 class Field(Static):
@@ -22,23 +30,54 @@ class Field(Static):
         self.path = path
         self.fmt = fmt
         self.text = "…"
+        self._shown: tuple[Reading | None, bool] | None = None
 
     def show(self, reading: Reading | None, stale: bool = False) -> None:
-        self.text = show(reading, self.fmt)
+        if self._shown is not None and self._shown[0] is reading and self._shown[1] == stale:
+            return  # the same reading (the app keeps each until a new one arrives)
+        self._shown = (reading, stale)
+        text = show(reading, self.fmt)
         self.set_class(reading is not None and reading.bad, "-bad")
         self.set_class(reading is not None and not reading.good and not reading.bad,
                        "-uncertain")
-        self.set_class(stale, "-stale")
-        self.update(f"{self.label}  {self.text}")
+        self.set_class(stale and reading is not None, "-stale")  # "…" is not stale: unknown
+        if text != self.text:
+            self.text = text
+            self.update(f"{self.label}  {text}", layout=False)  # one line, its width fixed
+
+
+class KeyFooter(Footer):
+    """Textual's Footer, recomposed once for any number of binding changes before the next
+    refresh (Textual's recomposes once per change: half a dozen times while starting, some
+    20 ms each)."""
+
+    _recompose_due = False
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or self._recompose_due:
+            return  # blurred: the app asks again when focused (ConsoleApp.watch_app_focus)
+        if self.is_attached and screen is self.screen:
+            self._recompose_due = True
+            self.call_after_refresh(self._recompose)
+
+    async def _recompose(self) -> None:
+        self._recompose_due = False  # a change from now on recomposes again
+        await self.recompose()
 
 
 class StatusBar(Static):
     """Connection, user and role, simulated time and rate, in one line."""
 
+    _shown: tuple[str, ...] = ()
+
     def show(self, connection: str, state: str, who: str, clock: str, rate: str) -> None:
+        if (connection, state, who, clock, rate) == self._shown:
+            return
+        self._shown = (connection, state, who, clock, rate)
         self.set_class(state == "connected", "-connected")
         self.set_class(state == "lost", "-lost")
-        self.update(f"{connection} │ {who} │ {clock} │ {rate}")
+        self.update(f"{connection} │ {who} │ {clock} │ {rate}", layout=False)
 
 
 class NavBar(Static):
@@ -49,7 +88,12 @@ class NavBar(Static):
         super().__init__("", id=id)
         self.screens = screens  # (mode, title, key)
 
+    _shown: str | None = None
+
     def show(self, current: str) -> None:
+        if current == self._shown:
+            return
+        self._shown = current
         line = Text()
         for mode, title, key in self.screens:
             k = title.lower().find(key)
@@ -60,16 +104,27 @@ class NavBar(Static):
             if line:
                 line.append("  ")
             line.append_text(part)
-        self.update(line)
+        self.update(line, layout=False)
 
 
 class Answer(Static):
     """The server's answer to the last command (good or refused, with the status)."""
 
+    _shown: tuple[bool, str] | None = None
+
     def show(self, ok: bool, text: str) -> None:
+        if (ok, text) == self._shown:
+            return
+        self._shown = (ok, text)
         self.set_class(ok, "-ok")
         self.set_class(not ok, "-refused")
-        self.update(text)
+        self.update(text, layout=False)
+
+
+def show_text(widget: Static, content: str | Text) -> None:
+    """``widget.update(content)``, unless it shows that already."""
+    if widget.content != content:
+        widget.update(content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +156,9 @@ def styled(reading: Reading | None, fmt: Format, stale: bool = False,
 class ChannelTable(DataTable[Text]):
     """Rows of numbered parts (wings, strings, racks, ...) × columns of channels.
 
-    :meth:`set_rows` gives the parts (label and index), :meth:`show` the latest readings;
-    :attr:`paths` are the channel paths the table shows (for the screen to watch).
+    :meth:`set_rows` gives the parts (label and index), :meth:`show` the latest readings
+    (a cell changes only when its reading does: a DataTable redraws every cell after any
+    change); :attr:`paths` are the channel paths the table shows (for the screen to watch).
     """
 
     def __init__(self, columns: Sequence[Column], *, id: str | None = None,
@@ -111,6 +167,7 @@ class ChannelTable(DataTable[Text]):
         self.columns_spec = tuple(columns)
         self.label = label
         self.indices: tuple[int, ...] = ()
+        self._shown: dict[tuple[str, str], tuple[Reading | None, bool]] = {}
         self.add_column(label, key="#")
         for c in self.columns_spec:
             self.add_column(c.title, key=c.path)
@@ -119,6 +176,7 @@ class ChannelTable(DataTable[Text]):
         if tuple(indices) == self.indices:
             return
         self.indices = tuple(indices)
+        self._shown.clear()
         self.clear()
         for n, i in enumerate(self.indices):
             label = labels[n] if labels is not None else str(i)
@@ -132,6 +190,16 @@ class ChannelTable(DataTable[Text]):
     def show(self, readings: Mapping[str, Reading], stale: bool = False) -> None:
         for i in self.indices:
             for c in self.columns_spec:
-                path = c.path.format(i=i)
-                self.update_cell(str(i), c.path, styled(readings.get(path), c.fmt, stale),
-                                 update_width=True)
+                reading = readings.get(c.path.format(i=i))
+                self.show_cell(str(i), c.path, reading, stale,
+                               lambda r=reading, f=c.fmt: styled(r, f, stale))
+
+    def show_cell(self, row: str, column: str, reading: Reading | None, stale: bool,
+                  render: Callable[[], Text]) -> None:
+        """Update one cell with ``render()`` unless it shows this reading already."""
+        key = (row, column)
+        was = self._shown.get(key)
+        if was is not None and was[0] is reading and was[1] == stale:
+            return
+        self._shown[key] = (reading, stale)
+        self.update_cell(row, column, render(), update_width=True)
