@@ -23,7 +23,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
 from twin.console import fmt
 from twin.console.records import MethodInfo, Reading
-from twin.console.widgets import Answer, Field, KeyFooter, NavBar, StatusBar, show_text
+from twin.console.widgets import Answer, Field, NavBar, StatusBar, show_text
 
 if TYPE_CHECKING:
     from twin.console.app import ConsoleApp

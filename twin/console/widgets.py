@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from twin.console.fmt import Format, show
 from twin.console.records import Reading
@@ -44,26 +43,6 @@ class Field(Static):
         if text != self.text:
             self.text = text
             self.update(f"{self.label}  {text}", layout=False)  # one line, its width fixed
-
-
-class KeyFooter(Footer):
-    """Textual's Footer, recomposed once for any number of binding changes before the next
-    refresh (Textual's recomposes once per change: half a dozen times while starting, some
-    20 ms each)."""
-
-    _recompose_due = False
-
-    def bindings_changed(self, screen: Screen[object]) -> None:
-        self._bindings_ready = True
-        if not screen.app.app_focus or self._recompose_due:
-            return  # blurred: the app asks again when focused (ConsoleApp.watch_app_focus)
-        if self.is_attached and screen is self.screen:
-            self._recompose_due = True
-            self.call_after_refresh(self._recompose)
-
-    async def _recompose(self) -> None:
-        self._recompose_due = False  # a change from now on recomposes again
-        await self.recompose()
 
 
 class StatusBar(Static):
