@@ -44,6 +44,7 @@ K = 273.15
 Limits = tuple[float | None, float | None]
 NO_LIMITS: Limits = (None, None)
 HEATER_MODES = ("auto", "off", "on")
+SCENARIO_STATES = ("none", "loaded", "running", "passed", "failed", "stopped")
 HIL_COUNTERS = ("polls", "timeouts", "errors", "exceptions", "link_down")
 LATENCY_WINDOW = 32  # answered requests in the hil.<board>.latency_ms median
 LATENCY_YELLOW_FRACTION = 0.5  # hil.<board>.latency_ms is yellow above this × the timeout
@@ -158,9 +159,11 @@ class Catalogue:
         raw += self.offset
         return raw
 
-    def sample(self, plant: Plant, clock: Clock | None = None) -> np.ndarray:
-        """A frame of the plant (and its clock, when it has one) at its current tick."""
-        return self.frame(plant_values(plant, clock))
+    def sample(self, plant: Plant, clock: Clock | None = None,
+               scenario: tuple[float, float] | None = None) -> np.ndarray:
+        """A frame of the plant (and its clock, when it has one) at its current tick;
+        ``scenario``: the live scenario's state index and elapsed time."""
+        return self.frame(plant_values(plant, clock, scenario))
 
     def extended(self, channels: Iterable[Channel]) -> Catalogue:
         """This catalogue with ``channels`` appended (re-indexed after the plant's): channels
@@ -272,6 +275,12 @@ def build_catalogue(cfg: SatelliteConfig,
            source="derived"), 1),
         (G("sim.behind_s", "clock_behind_s", "s", "float", 0, 1e6, "how far simulated time "
            "lags the wall clock × speed", source="derived", yellow=_limits(None, 1.0)), 1),
+        (G("sim.scenario.state", "scenario_state", "", "enum", 0, 5, "the live scenario "
+           "(LoadScenario, StartScenario): none, loaded, running, or how the last run ended",
+           source="derived", enum=SCENARIO_STATES), 1),
+        (G("sim.scenario.elapsed_s", "scenario_elapsed_s", "s", "float", 0, 30 * 86400.0,
+           "simulated time since the live scenario started (its length once ended)",
+           source="derived"), 1),
         (G("orbit.next_transition_s", "next_transition_s", "s", "float", 0, 1e5,
            "time to the next eclipse entry (sunlit) or exit (in eclipse); 0 if none within two "
            "orbits", source="derived"), 1),
@@ -476,9 +485,11 @@ def format_table(channels: Sequence[Channel], fmt: Callable[[Channel], list[str]
                      for r in rows)
 
 
-def plant_values(plant: Plant, clock: Clock | None = None) -> dict[str, np.ndarray | float]:
+def plant_values(plant: Plant, clock: Clock | None = None,
+                 scenario: tuple[float, float] | None = None) -> dict[str, np.ndarray | float]:
     """The plant's observables (SI) at its current tick, keyed as the catalogue expects, plus
-    the clock's state (a batch run without a clock runs as fast as possible)."""
+    the clock's state (a batch run without a clock runs as fast as possible) and the live
+    scenario's (none in a batch run: the batch scenario is the run itself)."""
     from twin.model.outputs import outputs
 
     values = outputs(plant.params, plant.state, plant.inputs, plant.illumination,
@@ -489,4 +500,6 @@ def plant_values(plant: Plant, clock: Clock | None = None) -> dict[str, np.ndarr
     else:
         values.update(clock_mode=float(("paused", "realtime", "fast").index(clock.mode)),
                       clock_speed=clock.speed, clock_behind_s=clock.behind_s)
+    state, elapsed = scenario if scenario is not None else (0.0, 0.0)
+    values.update(scenario_state=state, scenario_elapsed_s=elapsed)
     return values

@@ -66,6 +66,13 @@ class CommandRecord:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A handler's answer that is a message for the caller, not data."""
+
+    message: str
+
+
 def role_allows(role: str, needed: str) -> bool:
     return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
 
@@ -121,6 +128,14 @@ def command_catalogue(twin: Twin) -> tuple[Command, ...]:
                 (Arg("path", "str", "channel path of the alarm"),
                  Arg("duration_s", "float", "shelf time", "s", 0.0, 7 * 86400.0))),
         Command("ListAlarms", "viewer", "Active and unacknowledged alarms (JSON)."),
+        Command("ListScenarios", "viewer", "Scenario files a live run can load (JSON)."),
+        Command("LoadScenario", "engineer", "Load and check a scenario file for a live run.",
+                (Arg("name", "str", "scenario name from ListScenarios, e.g. "
+                     "pump-failure-shed"),)),
+        Command("StartScenario", "engineer", "Start the loaded scenario now: its timeline "
+                "(faults, commands) runs from this instant.", hazardous=True),
+        Command("StopScenario", "engineer", "Stop the running scenario and judge what was seen."),
+        Command("ScenarioStatus", "viewer", "The live scenario: state, progress, result (JSON)."),
         Command("SaveCheckpoint", "engineer", "Save the plant's state under a name.",
                 (Arg("name", "str", "checkpoint name"),)),
         Command("RestoreCheckpoint", "engineer", "Restore a saved state (commands and faults too).",
@@ -153,7 +168,10 @@ class CommandPath:
                 values = convert_args(cmd, args)
                 self._user = user
                 data = getattr(self, "_" + name)(**values)
-                res = Result(True, "Good", f"{name} done", data)
+                if isinstance(data, Said):
+                    res = Result(True, "Good", f"{name}: {data.message}")
+                else:
+                    res = Result(True, "Good", f"{name} done", data)
             except CommandError as exc:
                 res = Result(False, exc.status, f"{name}: {exc}")
             except TwinError as exc:
@@ -229,6 +247,21 @@ class CommandPath:
 
     def _ListAlarms(self) -> str:
         return self.twin.alarms.to_json()
+
+    def _ListScenarios(self) -> str:
+        return self.twin.scenarios.list_json()
+
+    def _LoadScenario(self, name: str) -> Said:
+        return Said(self.twin.scenarios.load(name))
+
+    def _StartScenario(self) -> Said:
+        return Said(self.twin.scenarios.start())
+
+    def _StopScenario(self) -> Said:
+        return Said(self.twin.scenarios.stop())
+
+    def _ScenarioStatus(self) -> str:
+        return self.twin.scenarios.status_json()
 
     def _SaveCheckpoint(self, name: str) -> str:
         return str(self.twin.save_checkpoint(name))

@@ -97,6 +97,9 @@ class Twin:
         self._command_listeners: list[Callable[[CommandRecord], None]] = []
         self.commands = CommandPath(self, record=self._command_recorded)
         self.alarms = AlarmBook(self)
+        from twin.scenario.live import LiveScenarios  # the scenario package builds on Twin
+
+        self.scenarios = LiveScenarios(self)
         self.refresh()
 
     # --- listeners -------------------------------------------------------------------------
@@ -110,6 +113,10 @@ class Twin:
 
     def on_event(self, fn: Callable[[Event], None]) -> None:
         self._event_listeners.append(fn)
+
+    def off_event(self, fn: Callable[[Event], None]) -> None:
+        if fn in self._event_listeners:
+            self._event_listeners.remove(fn)
 
     def on_command(self, fn: Callable[[CommandRecord], None]) -> None:
         """``fn(record)`` after every command call, refused ones included."""
@@ -134,9 +141,20 @@ class Twin:
         """Sample the plant into the mirror, tell the listeners (boards may overwrite measured
         channels), then judge the alarms on what the mirror finally shows. The boards' own
         ``hil.*`` channels wait for their sync (Bad, waiting for initial data)."""
-        self.mirror.update_all(self.catalogue.sample(self.plant, self.clock), self.plant.t_s)
+        self.mirror.update_all(self.catalogue.sample(self.plant, self.clock,
+                                                     self.scenarios.values()), self.plant.t_s)
         self.mirror.status[self._boards_from:] = BAD_WAITING_FOR_INITIAL_DATA
         self.publish()
+
+    def refresh_scenario(self) -> None:
+        """Show a changed live-scenario state (loaded, started, ended) at once, between
+        frames too (the clock may be paused)."""
+        values = self.mirror.values.copy()  # a frame listener may keep the last frame
+        idx = [self.catalogue[p].index for p in ("sim.scenario.state", "sim.scenario.elapsed_s")]
+        values[idx] = self.scenarios.values()
+        self.mirror.values = values
+        self.mirror.version += 1
+        self.mirror_changed()
 
     def publish(self) -> None:
         """Tell the frame listeners the mirror changed, then judge the alarms on it."""
@@ -158,12 +176,18 @@ class Twin:
         self.alarms.evaluate()
 
     def tick(self, wall_s: float) -> int:
-        """Run the steps due at ``wall_s``; refresh the mirror if any ran."""
+        """Run the steps due at ``wall_s``; refresh the mirror if any ran. A running live
+        scenario runs its timeline's actions between the steps (:mod:`twin.scenario.live`)
+        and checks its triggers on the refreshed mirror."""
         n = self.clock.due(wall_s)
         if n:
-            self.plant.run(n, self.clock.step_s)
+            if self.scenarios.running:
+                n = self.scenarios.run_steps(n)
+            else:
+                self.plant.run(n, self.clock.step_s)
             self.clock.advanced(n, self.plant.t_s)
             self.refresh()
+            self.scenarios.after_tick()
         return n
 
     async def run(self, stop: asyncio.Event | None = None) -> None:

@@ -132,3 +132,25 @@ async def test_wrong_password_unknown_user_and_anonymous_are_refused(served: Twi
     with pytest.raises(ua.UaStatusCodeError):
         async with connect(served.url, user, password):
             pass
+
+
+async def test_engineer_runs_a_scenario_over_opcua_and_operator_may_not(served: TwinServer):
+    async with connect(served.url, "otto") as c:
+        sim = c.get_node("ns=2;s=sim")
+        with pytest.raises(ua.UaStatusCodeError) as denied:
+            await sim.call_method("2:LoadScenario", "pump-failure-shed")
+        _, listed = await sim.call_method("2:ListScenarios")
+    async with connect(served.url, "erin") as c:
+        sim = c.get_node("ns=2;s=sim")
+        loaded = await sim.call_method("2:LoadScenario", "pump-failure-shed")
+        started = await sim.call_method("2:StartScenario")
+        state = await c.get_node("ns=2;s=sim.scenario.state").read_value()
+        _, status = await sim.call_method("2:ScenarioStatus")
+        stopped = await sim.call_method("2:StopScenario")
+    assert denied.value.code == ua.StatusCodes.BadUserAccessDenied
+    assert "pump-failure-shed" in {s["name"] for s in json.loads(listed)}
+    assert loaded.startswith("LoadScenario: loaded pump-failure-shed")
+    assert started.startswith("StartScenario: started pump-failure-shed")
+    assert state == 2  # running (sim.scenario.state's EnumStrings)
+    assert json.loads(status)["timeline_next"] == ["action[1]"]
+    assert "stopped" in stopped and served.twin.scenarios.state == "stopped"

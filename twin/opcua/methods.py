@@ -1,6 +1,6 @@
 """OPC UA methods: one per command in :mod:`twin.commands`, all through the one command path.
 
-Time and checkpoint commands are methods of ``Objects/Simulation``; the others of
+Time, scenario and checkpoint commands are methods of ``Objects/Simulation``; the others of
 ``Objects/Satellite``. Each method has named, typed and described InputArguments (from the
 command's :class:`~twin.commands.Arg`: int → Int32, float → Double, bool → Boolean, str and
 json → String) and OutputArguments (``Message``, plus ``FaultId``/``Faults``/``Path`` where the
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from twin.runtime import Twin
 
 SIMULATION_COMMANDS = frozenset({"Pause", "Resume", "Step", "SetSpeed", "RunUntil",
-                                 "SaveCheckpoint", "RestoreCheckpoint"})
+                                 "SaveCheckpoint", "RestoreCheckpoint", "ListScenarios",
+                                 "LoadScenario", "StartScenario", "StopScenario",
+                                 "ScenarioStatus"})
 _KIND = {"int": ua.ObjectIds.Int32, "float": ua.ObjectIds.Double,
          "bool": ua.ObjectIds.Boolean, "str": ua.ObjectIds.String, "json": ua.ObjectIds.String}
 _OUTPUT = {"InjectFault": ("FaultId", ua.ObjectIds.Int32, ua.VariantType.Int32,
@@ -42,6 +44,10 @@ _OUTPUT = {"InjectFault": ("FaultId", ua.ObjectIds.Int32, ua.VariantType.Int32,
                           "injected faults as a JSON list"),
            "ListAlarms": ("Alarms", ua.ObjectIds.String, ua.VariantType.String,
                           "active and unacknowledged alarms as a JSON list"),
+           "ListScenarios": ("Scenarios", ua.ObjectIds.String, ua.VariantType.String,
+                             "scenario files as a JSON list (name, description, duration_s)"),
+           "ScenarioStatus": ("Status", ua.ObjectIds.String, ua.VariantType.String,
+                              "the live scenario as JSON: state, progress, result"),
            "SaveCheckpoint": ("Path", ua.ObjectIds.String, ua.VariantType.String,
                               "file the checkpoint was written to")}
 

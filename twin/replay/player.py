@@ -40,7 +40,7 @@ from twin.store import RunReader
 SOURCE = "replay"
 REFUSED = ("SetRackEnabled", "SetRackPowerCap", "SetPumpSpeed", "SetRadiatorDeploy",
            "SetHeaterMode", "SetLoadShedLevel", "InjectFault", "ClearFault", "SaveCheckpoint",
-           "RestoreCheckpoint")
+           "RestoreCheckpoint", "LoadScenario", "StartScenario", "StopScenario")
 
 
 class Replayer:

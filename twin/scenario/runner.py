@@ -212,6 +212,10 @@ class ScenarioRunner:
     def finish(self) -> ScenarioResult:
         """Judge the expectations on everything seen; commit the store; the result."""
         self.twin.refresh()
+        return self.verdict()
+
+    def verdict(self) -> ScenarioResult:
+        """The expectations judged on the frames checked so far; the store committed."""
         self._flush_commands(BEFORE)
         samples = np.array(self.samples).reshape(len(self.times), len(self.columns))
         expectations = tuple(

@@ -136,6 +136,14 @@ class Scenario:
         return self.info.duration_s
 
 
+def satellite_path(name: str) -> Path:
+    """The file a ``[scenario] satellite`` names (relative to ``configs/``)."""
+    if name == "satellite.toml":
+        return DEFAULT_SATELLITE
+    p = Path(name)
+    return p if p.is_absolute() else CONFIG_DIR / p
+
+
 def compare(x: float, op: str, v: float) -> bool:
     if op == "<":
         return x < v
@@ -157,12 +165,15 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def parse_scenario(text: str, file: str = "<string>",
-                   satellite: SatelliteConfig | None = None) -> Scenario:
+                   satellite: SatelliteConfig | None = None,
+                   catalogue: Catalogue | None = None) -> Scenario:
     """Validate scenario text. ``satellite``: check and run it against this satellite instead of
-    the file ``[scenario] satellite`` names (a recorded run's own config, for forks)."""
+    the file ``[scenario] satellite`` names (a recorded run's own config, for forks; a live
+    twin's). ``catalogue``: channel paths are checked against this one (a live twin's, with its
+    boards' ``hil.*`` channels) instead of the satellite's own."""
     table = parse_toml(text, file)
     try:
-        return _Parser(table, text, file, satellite).scenario()
+        return _Parser(table, text, file, satellite, catalogue).scenario()
     except ConfigError as exc:
         if exc.file != file or not exc.key:
             raise
@@ -207,9 +218,11 @@ def line_of(text: str, key: str) -> int | None:
 
 class _Parser:
     def __init__(self, table: dict[str, Any], text: str, file: str,
-                 satellite: SatelliteConfig | None = None) -> None:
+                 satellite: SatelliteConfig | None = None,
+                 catalogue: Catalogue | None = None) -> None:
         self.table, self.text, self.file = table, text, file
         self.given = satellite
+        self.given_catalogue = catalogue
 
     def err(self, key: str, value: object, expected: str) -> ConfigError:
         return ConfigError(self.file, key, value, expected)
@@ -226,7 +239,8 @@ class _Parser:
         self.info = info
         self.cfg = self._satellite(info)
         self.params: Params = build_params(self.cfg)
-        self.catalogue = build_catalogue(self.cfg)
+        self.catalogue = (self.given_catalogue if self.given_catalogue is not None
+                          else build_catalogue(self.cfg))
         self.commands: dict[str, Command] = {
             c.name: c for c in command_catalogue(SimpleNamespace(plant=SimpleNamespace(
                 params=self.params)))}  # type: ignore[arg-type]
@@ -256,10 +270,7 @@ class _Parser:
     def _satellite(self, info: ScenarioInfo) -> SatelliteConfig:
         if self.given is not None:
             return self.given
-        p = Path(info.satellite)
-        path = p if p.is_absolute() else CONFIG_DIR / p
-        if info.satellite == "satellite.toml":
-            path = DEFAULT_SATELLITE
+        path = satellite_path(info.satellite)
         if not path.is_file():
             raise self.err("scenario.satellite", info.satellite,
                            f"a satellite file relative to {CONFIG_DIR} (not found)")
