@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from twin.errors import CommandError, TwinError
+from twin.model.faults import KINDS
 
 if TYPE_CHECKING:
     from twin.runtime import Twin
@@ -225,8 +226,11 @@ class CommandPath:
                      start_s: float | None = None, duration_s: float | None = None) -> int:
         if params is not None and not isinstance(params, dict):
             raise CommandError("params: expected a JSON object such as {\"health\": 0.5}")
+        fk = KINDS.get(kind)
+        note = self.twin.check_board_fault(kind, target) if fk and not fk.plant else ""
         fid = self.twin.plant.inject_fault(kind, target, params, start_s, duration_s)
-        self.twin.event("fault", 600, f"fault {fid} {kind} on {target} injected", fault_id=fid)
+        self.twin.event("fault", 600, f"fault {fid} {kind} on {target} injected{note}",
+                        fault_id=fid)
         return fid
 
     def _ClearFault(self, fault_id: int) -> None:

@@ -9,6 +9,14 @@ receives (a coil, a register, an ASCII CMD) reach the plant through the one comm
 refused on the wire too (Modbus exception 04, ASCII NAK FAILED). :func:`run_embedded` adds the
 OPC UA server and runs until ``stop``.
 
+Sensor and board faults injected through the command path (``InjectFault`` with a ``sensor_*``
+kind on a channel, or a ``board_*`` kind on ``hil.<board>``: the plant's catalogue has them with
+``plant = False``) are forwarded to the stubs: a sensor fault to every board that measures the
+channel, a board fault to that board, each while the twin's fault is active (scheduled starts,
+durations, ClearFault and RestoreCheckpoint included), again after a stub restarts.
+``board_reset`` resets the board once. A target no board has is refused before anything is
+recorded (:meth:`EmbeddedBoards.check_fault`).
+
 Build the twin with its boards, so that their ``hil.*`` link and residual channels are in the
 catalogue before the OPC UA server, the recorder or InfluxDB look at it::
 
@@ -35,6 +43,7 @@ from hil.sync import HilSync
 from hil.transport import PtyPair
 from twin.catalogue import build_catalogue
 from twin.errors import CommandError
+from twin.model import faults as flt
 from twin.runtime import Twin
 
 log = logging.getLogger(__name__)
@@ -110,6 +119,12 @@ class EmbeddedBoards:
         self.sync: HilSync | None = None
         self._stop = asyncio.Event()
         self._sync_task: asyncio.Task[None] | None = None
+        self._faults_task: asyncio.Task[None] | None = None
+        self._faults_due = asyncio.Event()
+        self._faults_seen: tuple[tuple[int, str], ...] = ()
+        self._applied: dict[int, list[tuple[str, int]]] = {}  # twin fault → (board, stub id)
+        self._resets_done: set[int] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start_stub(self, name: str) -> StubBase:
         """Start (or restart, on the same pty or port) the stub of board ``name``."""
@@ -123,6 +138,10 @@ class EmbeddedBoards:
             kw["device"] = self.ptys[name].path
         stub = await make_stub(board, self.source, **kw).start()
         self.stubs[name] = stub
+        for fid in [fid for fid, on in self._applied.items() if any(b == name for b, _ in on)]:
+            del self._applied[fid]  # a new stub starts without faults: apply them again
+            self._faults_seen = ()
+        self._faults_changed()
         return stub
 
     async def __aenter__(self) -> EmbeddedBoards:
@@ -139,7 +158,13 @@ class EmbeddedBoards:
                 self.pollers[name] = poller.start()
                 log.info("board %s: stub on %s, poller started", name, self.stubs[name].port)
             self.sync = HilSync(self.twin, self.pollers.values())
-            self._sync_task = asyncio.get_running_loop().create_task(self.sync.run(self._stop))
+            self._loop = asyncio.get_running_loop()
+            self._sync_task = self._loop.create_task(self.sync.run(self._stop))
+            self.twin.board_faults = self
+            self.twin.on_frame(lambda _tw: self._faults_changed())
+            self.twin.on_command(lambda _rec: self._faults_changed())
+            self._faults_task = self._loop.create_task(self._forward_faults())
+            self._faults_changed()
         except BaseException:
             await self.close()
             raise
@@ -150,10 +175,14 @@ class EmbeddedBoards:
 
     async def close(self) -> None:
         self._stop.set()
-        if self._sync_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-            self._sync_task = None
+        self._faults_due.set()
+        if self.twin.board_faults is self:
+            self.twin.board_faults = None
+        for task in (self._sync_task, self._faults_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sync_task = self._faults_task = None
         for p in self.pollers.values():
             await p.close()
         for s in self.stubs.values():
@@ -163,6 +192,83 @@ class EmbeddedBoards:
         self.pollers.clear()
         self.stubs.clear()
         self.ptys.clear()
+
+    # --- sensor and board faults ---------------------------------------------------------
+    def check_fault(self, kind: str, target: str) -> None:
+        """Refuse (CommandError) a sensor or board fault that no stub board can apply."""
+        if flt.KINDS[kind].target == "board":
+            name = target.removeprefix("hil.")
+            if name not in self.boards:
+                raise CommandError(f"fault {kind}: no sensor board {name!r}; boards: "
+                                   + ", ".join(f"hil.{b}" for b in self.boards),
+                                   "BadInvalidArgument")
+        elif not self._boards_measuring(target):
+            raise CommandError(f"fault {kind}: no sensor board measures {target!r} (a model "
+                               "estimate has no sensor to fail; `twin boards doc` lists what "
+                               "the boards measure)", "BadInvalidArgument")
+
+    def _boards_measuring(self, path: str) -> list[str]:
+        return [n for n, b in self.boards.items() if path in b.paths()]
+
+    def _fault_boards(self, f: flt.Fault) -> list[str]:
+        if flt.KINDS[f.kind].target == "board":
+            name = f.target.removeprefix("hil.")
+            return [name] if name in self.stubs else []
+        return [n for n in self._boards_measuring(f.target) if n in self.stubs]
+
+    def _faults_changed(self) -> None:
+        """From the twin's listeners (any thread): wake the forwarder if a sensor or board
+        fault changed state."""
+        seen = tuple((f.id, f.state) for f in self.twin.plant.faults
+                     if not flt.KINDS[f.kind].plant)
+        if seen != self._faults_seen and self._loop is not None:
+            self._faults_seen = seen
+            self._loop.call_soon_threadsafe(self._faults_due.set)
+
+    async def _forward_faults(self) -> None:
+        while not self._stop.is_set():
+            await self._faults_due.wait()
+            self._faults_due.clear()
+            if not self._stop.is_set():
+                try:
+                    await self._apply_faults()
+                except Exception:  # a stub that cannot take it must not stop the twin
+                    log.exception("forwarding sensor and board faults to the stubs failed")
+
+    async def _apply_faults(self) -> None:
+        """Make the stubs' faults what the twin's active sensor and board faults say."""
+        now_us = self.twin.plant.state.t_us
+        want: dict[int, flt.Fault] = {}
+        for f in self.twin.plant.faults:
+            fk = flt.KINDS[f.kind]
+            if fk.plant:
+                continue
+            if fk.one_shot:
+                happened = f.start_us <= now_us and (f.end_us is None or f.end_us >= f.start_us)
+                if happened and f.id not in self._resets_done:
+                    self._resets_done.add(f.id)
+                    for name in self._fault_boards(f):
+                        await self.stubs[name].inject_fault(f.kind.removeprefix("board_"))
+                        log.warning("board %s: reset (twin fault %d)", name, f.id)
+            elif f.state == "active":
+                want[f.id] = f
+        for fid in [fid for fid in self._applied if fid not in want]:
+            for name, stub_id in self._applied.pop(fid):
+                with contextlib.suppress(CommandError, KeyError):  # replaced, or restarted
+                    await self.stubs[name].clear_fault(stub_id)
+                log.warning("board %s: fault %d cleared", name, fid)
+        for fid, f in want.items():
+            if fid in self._applied:
+                continue
+            on: list[tuple[str, int]] = []
+            board_wide = flt.KINDS[f.kind].target == "board"
+            kind = f.kind.removeprefix("board_") if board_wide else f.kind
+            target = "" if board_wide else f.target
+            params = {k: v for k, v in f.params.items()}
+            for name in self._fault_boards(f):
+                on.append((name, await self.stubs[name].inject_fault(kind, target, params)))
+                log.warning("board %s: fault %d %s %s", name, fid, kind, target or "")
+            self._applied[fid] = on
 
 
 async def run_embedded(twin: Twin, endpoint: str, state_dir: str | Path,

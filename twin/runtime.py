@@ -91,6 +91,7 @@ class Twin:
         self.state_dir = Path(state_dir) if state_dir else None
         self.events: deque[Event] = deque(maxlen=10_000)
         self.recording: Any = None  # the run store a LiveRecorder writes this twin into
+        self.board_faults: Any = None  # what applies sensor and board faults (stub boards)
         self._frame_listeners: list[Callable[[Twin], None]] = []
         self._mirror_listeners: list[Callable[[Twin], None]] = []
         self._event_listeners: list[Callable[[Event], None]] = []
@@ -198,6 +199,18 @@ class Twin:
             start = loop.time()
             self.tick(time.monotonic())
             await asyncio.sleep(max(0.0, period - (loop.time() - start)))
+
+    def check_board_fault(self, kind: str, target: str) -> str:
+        """Before a sensor or board fault (``plant = False``) is injected: refuse one that
+        cannot act here (CommandError); a note for the event if it will only be recorded."""
+        if self.board_faults is not None:
+            self.board_faults.check_fault(kind, target)
+            return ""
+        if self.boards:
+            raise CommandError(f"fault {kind}: the sensor boards of this twin are real hardware "
+                               "(twin serve --boards); sensor and board faults act on the stub "
+                               "boards of twin up", "BadInvalidState")
+        return " (no sensor boards in this twin: recorded only)"
 
     # --- checkpoints -----------------------------------------------------------------------
     def _checkpoint_path(self, name: str) -> Path:

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import math
 import time
 
 import numpy as np
 import pytest
-from hilkit import new_twin, until
+from hilkit import boards_twin, new_twin, until
 
 from twin.embedded import EmbeddedBoards, board_command
 from twin.runtime import BAD_NO_COMMUNICATION, GOOD, UNCERTAIN_SUBSTITUTE
 
 
 @contextlib.asynccontextmanager
-async def running(speed=1.0):
-    twin = new_twin(mode="realtime", speed=speed)
+async def running(speed=1.0, with_channels=False):
+    """``with_channels``: the twin is built with its boards (hil.* channels)."""
+    twin = (boards_twin if with_channels else new_twin)(mode="realtime", speed=speed)
     stop = asyncio.Event()
     async with EmbeddedBoards(twin) as hil:
         task = asyncio.get_running_loop().create_task(twin.run(stop))
@@ -36,7 +39,10 @@ def statuses(twin, hil, board):
 
 
 def all_good(twin, hil, board):
-    return bool(np.all(statuses(twin, hil, board) == GOOD))
+    """The board has answered and every channel only it measures is Good (before the first
+    answer the mirror still holds the plant's own frame, Good too)."""
+    heard = hil.pollers[board].last_ok > -math.inf
+    return heard and bool(np.all(statuses(twin, hil, board) == GOOD))
 
 
 @pytest.mark.parametrize("board", ["power", "thermal", "rack"])
@@ -120,3 +126,63 @@ def test_board_channels_map_to_the_twins_commands():
         "SetLoadShedLevel", {"level": 2})
     assert board_command(twin, "compute.rack.5.power_cap_w", 9000) == (
         "SetRackPowerCap", {"rack": 5, "cap_w": 9000.0})
+
+
+def inject(twin, kind, target, **params):
+    res = twin.commands.call("InjectFault", {"kind": kind, "target": target,
+                                             "params": params or None}, user="erin")
+    assert res.ok, res
+    return res.data
+
+
+async def test_a_board_link_fault_from_the_command_path_cuts_the_wire_until_cleared():
+    async with running(with_channels=True) as (twin, hil):
+        await until(lambda: all_good(twin, hil, "thermal"), 5.0)
+        period = hil.pollers["thermal"].period_s
+        fid = inject(twin, "board_link_down", "hil.thermal")
+        t0 = time.monotonic()
+        await until(lambda: bool(np.all(statuses(twin, hil, "thermal") == BAD_NO_COMMUNICATION)),
+                    2 * period + 1.0)
+        assert time.monotonic() - t0 <= 2 * period + 0.3  # + forwarding and the sync's re-apply
+        assert twin.mirror.value("hil.thermal.online") == 0.0
+        assert all_good(twin, hil, "power")  # the other boards carry on
+        assert twin.commands.call("ClearFault", {"fault_id": fid}).ok
+        took = await until(lambda: all_good(twin, hil, "thermal"), 3.0)
+        assert took < 1.0
+        assert hil.stubs["thermal"].list_faults() == []
+
+
+async def test_a_stuck_sensor_freezes_the_measured_value_while_the_plant_moves_on():
+    async with running(speed=10.0, with_channels=True) as (twin, hil):
+        path = "thermal.radiator.1.temp_c"
+        await until(lambda: all_good(twin, hil, "thermal"), 5.0)
+        inject(twin, "sensor_stuck", path, value=-5.0)
+        await until(lambda: twin.mirror.value(path) == pytest.approx(-5.0, abs=0.01), 3.0)
+        assert [f["kind"] for f in hil.stubs["thermal"].list_faults()] == ["sensor_stuck"]
+        truth = twin.catalogue.sample(twin.plant)[twin.catalogue[path].index]
+        assert abs(truth + 5.0) > 1.0  # the plant's radiator is not at -5 °C
+        assert twin.mirror.value(f"hil.residual.{path}") == pytest.approx(-5.0 - truth, abs=1.0)
+
+
+async def test_a_board_reset_starts_its_uptime_again_and_sensor_faults_need_a_sensor():
+    async with running() as (twin, hil):
+        stub = hil.stubs["power"]
+        await until(lambda: stub.core.status()["status.uptime_s"] >= 1, 5.0)
+        inject(twin, "board_reset", "hil.power")
+        await until(lambda: stub.core.status()["status.uptime_s"] == 0, 2.0)
+        assert [f["state"] for f in json.loads(twin.commands.call("ListFaults").data)
+                if f["kind"] == "board_reset"] == ["cleared"]  # one shot
+        refused = twin.commands.call("InjectFault", {"kind": "board_dropout",
+                                                     "target": "hil.gps"})
+        assert refused.status == "BadInvalidArgument" and "hil.power" in refused.message
+        no_sensor = twin.commands.call("InjectFault", {"kind": "sensor_stuck",
+                                                       "target": "compute.pflops"})
+        assert no_sensor.status == "BadInvalidArgument" and "no sensor board" in no_sensor.message
+        assert len(twin.plant.faults) == 1  # refusals record no fault
+
+
+def test_without_boards_sensor_and_board_faults_are_recorded_only():
+    twin = new_twin()
+    res = twin.commands.call("InjectFault", {"kind": "board_link_down", "target": "hil.power"})
+    assert res.ok
+    assert "recorded only" in twin.events[-2].message  # the fault event, then the command's

@@ -8,7 +8,10 @@ when the duration ends. Effects are recomputed from the list of active faults wh
 
 Physical losses stay lost: clearing a coolant leak stops the leak but does not return the coolant;
 clearing a rack trip fault does not reset the latched limiter (the operator power-cycles the rack).
-Sensor faults (stuck, drift, noise) have no effect on the plant: the sensor boards apply them.
+Sensor faults (stuck, drift, noise) and board faults (``board_*``: dropout, garbage, slow, link
+down, reset; target ``hil.<board>``) have no effect on the plant: the sensor boards apply them
+(``twin up`` forwards them to its stub boards, :mod:`twin.embedded`); in a twin without boards they
+are recorded only. ``board_reset`` is one shot: active and cleared at the same instant.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class FaultKind:
     doc: str
     params: tuple[FaultParam, ...] = ()
     plant: bool = True  # False: applied by sensor boards, not the plant
+    one_shot: bool = False  # happens once: cleared the instant it becomes active
 
 
 def _p(name: str, unit: str, default: float, lo: float, hi: float, doc: str) -> FaultParam:
@@ -162,8 +166,44 @@ CATALOGUE: tuple[FaultKind, ...] = (
         (_p("std", "channel unit", 1.0, 0.0, 1e6, "standard deviation"),),
         plant=False,
     ),
+    FaultKind(
+        "board_dropout",
+        "board",
+        "a sensor board stops answering requests",
+        (_p("probability", "1", 1.0, 0.0, 1.0, "chance that a request goes unanswered"),),
+        plant=False,
+    ),
+    FaultKind(
+        "board_garbage",
+        "board",
+        "a sensor board answers with random bytes (EMI, a failing transceiver)",
+        (_p("probability", "1", 1.0, 0.0, 1.0, "chance that an answer is garbage"),
+         _p("length", "bytes", 16.0, 1.0, 256.0, "garbage bytes sent instead")),
+        plant=False,
+    ),
+    FaultKind(
+        "board_slow",
+        "board",
+        "a sensor board answers late",
+        (_p("delay_s", "s", 0.5, 0.0, 60.0, "extra delay before each answer"),),
+        plant=False,
+    ),
+    FaultKind(
+        "board_link_down",
+        "board",
+        "a sensor board's link is cut: nothing in or out (serial), connections refused (TCP)",
+        plant=False,
+    ),
+    FaultKind(
+        "board_reset",
+        "board",
+        "a sensor board resets once: uptime, counters and settings back to their start",
+        plant=False,
+        one_shot=True,
+    ),
 )
 KINDS: dict[str, FaultKind] = {k.name: k for k in CATALOGUE}
+BOARD_TARGET = re.compile(r"hil\.([A-Za-z][A-Za-z0-9_-]*)")
 
 
 @dataclass(slots=True)
@@ -201,6 +241,11 @@ def resolve_target(p: Params, kind: FaultKind, target: str) -> int:
         "thermal.radiator.N": p.n_panels,
     }
     if kind.target == "channel":
+        return -1
+    if kind.target == "board":
+        if not BOARD_TARGET.fullmatch(target):
+            raise CommandError(f"fault {kind.name}: target {target!r} is not a board; expected "
+                               "hil.<board name>, e.g. hil.power")
         return -1
     if kind.target == "compute.rack.N.gpu.M":
         m = re.fullmatch(r"compute\.rack\.(\d+)\.gpu\.(\d+)", target)

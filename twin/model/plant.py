@@ -239,6 +239,8 @@ class Plant:
         now = self.state.t_us
         start = now if start_s is None else max(now, int(round(start_s * 1e6)))
         end = None if duration_s is None else start + int(round(duration_s * 1e6))
+        if fk.one_shot:
+            end = start
         f = flt.Fault(self.next_fault_id, kind, target, index, values, start, end)
         self.next_fault_id += 1
         self.faults.append(f)
