@@ -134,3 +134,20 @@ async def test_run_publishes_frames_until_stopped(twin):
     twin.commands.call("RunUntil", {"t_s": 5000.0})
     await asyncio.wait_for(twin.run(stop), timeout=60)
     assert frames == sorted(frames) and frames[-1] > 0
+
+
+def test_whoami_names_the_caller_and_queries_raise_no_command_event():
+    import json as _json
+
+    from twin.config import load_satellite
+    from twin.runtime import Twin
+
+    twin = Twin(load_satellite().config)
+    before = len(twin.events)
+    res = twin.commands.call("WhoAmI", user="vera", role="viewer")
+    assert _json.loads(res.data) == {"user": "vera", "role": "viewer"}
+    assert twin.commands.call("ListFaults", role="viewer").ok
+    assert len(twin.events) == before  # reads are recorded, not announced
+    assert [r.command for r in twin.commands.log[-2:]] == ["WhoAmI", "ListFaults"]
+    assert not twin.commands.call("Pause", role="viewer").ok
+    assert twin.events[-1].kind == "command"  # a refusal is announced

@@ -45,6 +45,7 @@ class Command:
     description: str
     args: tuple[Arg, ...] = ()
     hazardous: bool = False
+    query: bool = False  # reads only: recorded, but raises no command event when it succeeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ def command_catalogue(twin: Twin) -> tuple[Command, ...]:
                      optional=True)), hazardous=True),
         Command("ClearFault", "engineer", "Clear an injected fault.",
                 (Arg("fault_id", "int", "fault id", "", 1, 1e9),)),
-        Command("ListFaults", "viewer", "List injected faults (JSON)."),
+        Command("ListFaults", "viewer", "List injected faults (JSON).", query=True),
         Command("AcknowledgeAlarm", "operator", "Acknowledge a limit alarm.",
                 (Arg("path", "str", "channel path of the alarm"),
                  Arg("comment", "str", "operator's comment", optional=True))),
@@ -128,15 +129,19 @@ def command_catalogue(twin: Twin) -> tuple[Command, ...]:
         Command("ShelveAlarm", "operator", "Silence an alarm's events for a while (0: unshelve).",
                 (Arg("path", "str", "channel path of the alarm"),
                  Arg("duration_s", "float", "shelf time", "s", 0.0, 7 * 86400.0))),
-        Command("ListAlarms", "viewer", "Active and unacknowledged alarms (JSON)."),
-        Command("ListScenarios", "viewer", "Scenario files a live run can load (JSON)."),
+        Command("ListAlarms", "viewer", "Active and unacknowledged alarms (JSON).", query=True),
+        Command("ListScenarios", "viewer", "Scenario files a live run can load (JSON).",
+                query=True),
         Command("LoadScenario", "engineer", "Load and check a scenario file for a live run.",
                 (Arg("name", "str", "scenario name from ListScenarios, e.g. "
                      "pump-failure-shed"),)),
         Command("StartScenario", "engineer", "Start the loaded scenario now: its timeline "
                 "(faults, commands) runs from this instant.", hazardous=True),
         Command("StopScenario", "engineer", "Stop the running scenario and judge what was seen."),
-        Command("ScenarioStatus", "viewer", "The live scenario: state, progress, result (JSON)."),
+        Command("ScenarioStatus", "viewer", "The live scenario: state, progress, result (JSON).",
+                query=True),
+        Command("WhoAmI", "viewer", "The caller's user name and role (JSON), e.g. for a "
+                "console to show which controls it may use.", query=True),
         Command("SaveCheckpoint", "engineer", "Save the plant's state under a name.",
                 (Arg("name", "str", "checkpoint name"),)),
         Command("RestoreCheckpoint", "engineer", "Restore a saved state (commands and faults too).",
@@ -152,7 +157,7 @@ class CommandPath:
         self.commands = {c.name: c for c in command_catalogue(twin)}
         self.log: list[CommandRecord] = []
         self._record = record
-        self._user = ""
+        self._user = self._role = ""
 
     def call(self, name: str, args: dict[str, Any] | None = None, user: str = "local",
              role: str = "engineer") -> Result:
@@ -167,7 +172,7 @@ class CommandPath:
         else:
             try:
                 values = convert_args(cmd, args)
-                self._user = user
+                self._user, self._role = user, role
                 data = getattr(self, "_" + name)(**values)
                 if isinstance(data, Said):
                     res = Result(True, "Good", f"{name}: {data.message}")
@@ -266,6 +271,9 @@ class CommandPath:
 
     def _ScenarioStatus(self) -> str:
         return self.twin.scenarios.status_json()
+
+    def _WhoAmI(self) -> str:
+        return json.dumps({"user": self._user, "role": self._role})
 
     def _SaveCheckpoint(self, name: str) -> str:
         return str(self.twin.save_checkpoint(name))

@@ -133,6 +133,9 @@ class Twin:
     def _command_recorded(self, rec: CommandRecord) -> None:
         for fn in self._command_listeners:
             fn(rec)
+        cmd = self.commands.commands.get(rec.command)
+        if cmd is not None and cmd.query and rec.status == "Good":
+            return  # a read that worked changed nothing: recorded, no event
         sev = 200 if rec.status == "Good" else 500
         self.event("command", sev, f"{rec.user} ({rec.role}): {rec.command} {rec.args} → "
                    f"{rec.status}", command=rec.command, user=rec.user, status=rec.status)
