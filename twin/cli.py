@@ -86,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "console", help="the operator console against a running twin",
         description="The operator console (Textual) as an OPC UA client of any twin."))
     serve = sub.add_parser("serve", help="the twin and its OPC UA server",
-                           description="The twin and its OPC UA server until Ctrl-C. Real boards "
-                           "(--boards) arrive with the hardware-in-loop issue.")
+                           description="The twin and its OPC UA server until Ctrl-C: the plant "
+                           "model alone, or with real sensor boards (--boards LAB.toml: "
+                           "serial device paths and TCP addresses, see docs/benchkit.md).")
     add_serve_arguments(serve)
     add_nodeset_arguments(sub.add_parser(
         "nodeset", help="export the address space as NodeSet2 XML",
