@@ -246,7 +246,7 @@ async def test_the_hil_channels_are_in_the_opc_ua_address_space(tmp_path):
                     assert await polls.read_data_type() == ua.NodeId(ua.ObjectIds.Int32)
                     assert await residual.read_type_definition() == ua.NodeId(
                         ua.ObjectIds.AnalogItemType)
-                    eu = await (await residual.get_child("2:EngineeringUnits")).read_value()
+                    eu = await (await residual.get_child("0:EngineeringUnits")).read_value()
                     assert (eu.NamespaceUri, eu.UnitId) == (UNECE_NAMESPACE, unit_id("CEL"))
                     state = await (await residual.get_child("2:LimitState")).read_value()
                     assert state == "ok"

@@ -42,8 +42,8 @@ async def test_a_gpu_temperature_is_an_analog_item_in_celsius_with_its_range(ser
     async with connect(served.url, "vera") as c:
         node = c.get_node("ns=2;s=compute.rack.2.gpu.5.temp_c")
         typedef = await node.read_type_definition()
-        eu = await (await node.get_child("2:EngineeringUnits")).read_value()
-        rng = await (await node.get_child("2:EURange")).read_value()
+        eu = await (await node.get_child("0:EngineeringUnits")).read_value()
+        rng = await (await node.get_child("0:EURange")).read_value()
         dtype = await node.read_data_type()
         path = await node.get_path(as_string=True)
     assert typedef == ua.NodeId(ua.ObjectIds.AnalogItemType)
@@ -58,7 +58,7 @@ async def test_states_are_booleans_and_enumerations_with_their_labels(served: Tw
     async with connect(served.url, "vera") as c:
         sunlit = c.get_node("ns=2;s=orbit.sunlit")
         mode = c.get_node("ns=2;s=power.battery.1.heater_mode")
-        labels = await (await mode.get_child("2:EnumStrings")).read_value()
+        labels = await (await mode.get_child("0:EnumStrings")).read_value()
         assert await sunlit.read_data_type() == ua.NodeId(ua.ObjectIds.Boolean)
         assert isinstance(await sunlit.read_value(), bool)
         assert await mode.read_type_definition() == ua.NodeId(ua.ObjectIds.MultiStateDiscreteType)

@@ -28,5 +28,5 @@ async def test_the_nodeset_imports_into_a_fresh_server_and_the_types_match(tmp_p
             "BatteryStringType", "RadiatorPanelType"} <= set(types)
     assert {"enabled", "power_cap_w", "power_w"} <= rack_members
     assert await gpu.read_type_definition() == ua.NodeId(ua.ObjectIds.AnalogItemType)
-    eu = await (await gpu.get_child(f"{ns}:EngineeringUnits")).read_value()
+    eu = await (await gpu.get_child("0:EngineeringUnits")).read_value()  # Part 8 names
     assert eu.DisplayName.Text == "°C"

@@ -171,7 +171,7 @@ class _Batch:
         item.ParentNodeId = parent
         item.ReferenceTypeId = ua.NodeId(ref)
         item.RequestedNewNodeId = nid
-        item.BrowseName = ua.QualifiedName(name, self.ns)
+        item.BrowseName = ua.QualifiedName(name, 0 if name in STANDARD_PROPERTIES else self.ns)
         item.NodeClass = nclass
         item.NodeAttributes = attrs
         if typedef is not None:
@@ -230,6 +230,11 @@ class _Batch:
                                    f"{res.StatusCode.name}")
         for code in await server.iserver.isession.add_references(self.refs):
             code.check()
+
+
+# Properties the OPC UA standard defines (Part 8: AnalogItemType, MultiStateDiscreteType): their
+# browse names are in namespace 0, so that a generic client finds them as 0:EURange and so on.
+STANDARD_PROPERTIES = frozenset({"EURange", "EngineeringUnits", "EnumStrings"})
 
 
 def generic(component: str) -> str:

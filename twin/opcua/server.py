@@ -125,6 +125,18 @@ class TwinServer:
     def url(self) -> str:
         return self.options.endpoint
 
+    def security_summary(self) -> str:
+        """The policies offered, in one line for the start-up message."""
+        names = [p.name.removesuffix("Security") if p is ua.SecurityPolicyType.NoSecurity
+                 else p.name for p in self.options.policies]
+        secured = sorted({n.rsplit("_", 1)[0] for n in names if n != "No"})
+        text = ", ".join(secured) + " (Sign, SignAndEncrypt; client certificates from "
+        text += f"{Path(self.options.state_dir) / 'pki' / 'trusted'}"
+        text += ", or --trust-new)" if not self.options.trust_new else ", new ones trusted)"
+        if "No" in names:
+            text = "None (loopback only; a password is still needed), " + text
+        return text
+
     async def start(self) -> None:
         opt = self.options
         if opt.allow_none and ua.SecurityPolicyType.NoSecurity not in opt.policies:
@@ -171,7 +183,13 @@ class TwinServer:
         self.twin.on_mirror_change(self.publisher.frame_ready)  # boards' values while paused
         self.twin.on_event(self._queue_event)
         self.server = server
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            raise TwinError(f"endpoint {opt.endpoint}: cannot listen ({exc.strerror or exc}); "
+                            "is another twin (or OPC UA server) using that port? Choose "
+                            "another with --endpoint opc.tcp://127.0.0.1:PORT/orbital-twin/"
+                            ) from None
         if opt.freeze_gc:
             gc.collect()
             gc.freeze()  # the address space is long-lived: keep it out of full collections
@@ -239,6 +257,7 @@ async def serve(twin: Twin, endpoint: str = DEFAULT_ENDPOINT, state_dir: Path | 
             print(f"created OPC UA user {name!r} with password {password!r} (shown once; "
                   f"stored hashed in {Path(state_dir) / 'users.json'})", file=out)  # type: ignore
         print(f"OPC UA server listening on {srv.url}", file=out, flush=True)  # type: ignore
+        print(f"security: {srv.security_summary()}", file=out, flush=True)  # type: ignore
         await twin.run(stop)
 
 
@@ -310,7 +329,10 @@ def serve_command(args: argparse.Namespace) -> int:
         async def runner(twin, endpoint, state_dir, **kw):  # type: ignore[no-redef]
             await run_lab(twin, lab, endpoint, state_dir, **kw)
     try:
-        asyncio.run(runner(twin, args.endpoint, args.state_dir, allow_none=args.allow_none,
+        # the embedded default works out of the box on loopback, with or without its console
+        embedded = getattr(args, "command", None) == "up" and is_loopback(args.endpoint)
+        asyncio.run(runner(twin, args.endpoint, args.state_dir,
+                           allow_none=args.allow_none or embedded,
                            anonymous=True if args.anonymous else None,
                            users_file=Path(args.users) if args.users else None,
                            trust_new=args.trust_new))
