@@ -18,10 +18,16 @@ test: $(STAMP) interop/node_modules/.installed
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+# Every benchmark, one after the other (each prints its figures and its ratio to a peer or a
+# physical limit); run them on a quiet machine.
+bench: $(STAMP) interop/node_modules/.installed
 	$(PY) bench/plant_speed.py
 	$(PY) bench/store_bench.py
 	$(PY) bench/influx_bench.py
+	$(PY) bench/opcua_publish.py
+	$(PY) bench/hil_poll.py
+	$(PY) bench/stub_rate.py
+	$(PY) bench/console_bench.py
 
 sysdeps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
