@@ -31,6 +31,7 @@ command. The channels ``sim.scenario.state`` and ``sim.scenario.elapsed_s`` show
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import tomllib
@@ -49,6 +50,7 @@ from twin.scenario.spec import Action, Scenario, parse_scenario, satellite_path
 if TYPE_CHECKING:
     from twin.runtime import Twin
 
+log = logging.getLogger(__name__)
 SCENARIO_DIR = CONFIG_DIR / "scenarios"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
@@ -307,6 +309,9 @@ class LiveScenarios:
                 self._end("done", "")
         except TwinError as exc:
             self._end("stopped", str(exc))
+        except Exception as exc:  # a bug here must not stop the twin: stop the run, say why
+            log.exception("live scenario %s failed", run.sc.name)
+            self._end("stopped", f"internal error: {exc!r}")
 
     def _end(self, how: str, reason: str) -> str:
         run = self.run
