@@ -30,10 +30,20 @@ def parse_duration(text: str) -> float:
     return float(m[1]) * _UNITS[m[2]]
 
 
+def add_log_arguments(p: argparse.ArgumentParser, default: object = None) -> None:
+    """``--log-level`` and ``--log-file`` (see :mod:`twin.logs`)."""
+    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                   default=default, help="log level (default: INFO for twin serve, up and "
+                   "replay; WARNING otherwise)")
+    p.add_argument("--log-file", metavar="FILE", default=default, help="also log to this file "
+                   "(twin up with its console always logs to STATE_DIR/twin.log)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="twin",
         description="orbital-twin: a digital twin of one orbital data-center satellite.")
+    add_log_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sim = sub.add_parser("simulate", help="run the plant as fast as possible and record it",
@@ -124,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage the OPC UA users file: salted scrypt hashes and a role each "
         "(viewer, operator, engineer)."))
 
+    for p in sub.choices.values():  # before or after the subcommand: twin serve --log-level
+        add_log_arguments(p, argparse.SUPPRESS)
     for name, what in PENDING.items():
         p = sub.add_parser(name, help=f"{what.split(' (')[0]} [not yet available]",
                            description=f"{what[0].upper() + what[1:]}. Not yet available.")
@@ -134,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from twin import logs
+
+    log_file = logs.setup(args.command, getattr(args, "headless", False),
+                          getattr(args, "state_dir", None), args.log_level, args.log_file)
     try:
         if args.command == "simulate":
             from twin.simulate import simulate_command
@@ -150,7 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "up" and not args.headless:
             from twin.console.cli import up_command
 
-            return up_command(args)
+            try:
+                return up_command(args)
+            finally:
+                print(f"the twin's log: {log_file}")
         if args.command in ("up", "serve"):
             from twin.opcua.server import serve_command
 

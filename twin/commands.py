@@ -11,6 +11,7 @@ gets a :class:`Result` whose ``status`` is an OPC UA status name (``Good``,
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from twin.model.faults import KINDS
 if TYPE_CHECKING:
     from twin.runtime import Twin
 
+log = logging.getLogger(__name__)
 ROLES = ("viewer", "operator", "engineer")
 
 
@@ -184,6 +186,10 @@ class CommandPath:
                 res = Result(False, "BadInvalidState", f"{name}: {exc}")
         rec = CommandRecord(self.twin.plant.t_s, time.time(), user, role, name, args, res.status,
                             res.message)
+        quiet = cmd is not None and cmd.query and res.ok
+        log.log(logging.DEBUG if quiet else logging.INFO if res.ok else logging.WARNING,
+                "command %s %s by %s (%s) at %.1f s: %s", name, args, user, role, rec.sim_s,
+                res.message if not res.ok else res.status)
         self.log.append(rec)
         if self._record is not None:
             self._record(rec)

@@ -58,6 +58,8 @@ async def test_a_stranger_connects_from_the_printed_lines_reads_units_and_comman
                     break
                 await asyncio.sleep(0.05)
             assert await speed.read_value() == 2.0
+        logged = await read_until(proc, r"command SetSpeed .* by operator \(operator\).*Good")
+        assert "INFO" in logged  # every command is logged, with who and the result
         assert (unit.DisplayName.Text, span.Low, span.High) == ("%", 0.0, 100.0)
     finally:
         proc.send_signal(signal.SIGINT)
