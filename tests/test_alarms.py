@@ -191,3 +191,30 @@ def test_a_noisy_value_on_a_limit_does_not_flap_the_alarm():
     assert book.alarms[path].state == "yellow-low"
     show(2.0)
     assert book.alarms[path].state == "ok"
+
+
+def test_twin_simulate_judges_the_alarms_on_every_recorded_frame_and_records_them(tmp_path):
+    """A satellite that sheds below 80 % SOC: its SOC limits are yellow 90 %, red 80 %
+    (twin.catalogue: shed + 10, shed), which the first eclipse crosses."""
+    from pathlib import Path
+
+    from twin.cli import main
+    from twin.store import RunStore
+
+    text = (Path(__file__).parents[1] / "configs" / "satellite.toml").read_text()
+    sat = tmp_path / "sat.toml"
+    sat.write_text(text.replace("shed_soc_pct = 30.0", "shed_soc_pct = 80.0")
+                   .replace("recover_soc_pct = 45.0", "recover_soc_pct = 90.0"))
+    assert main(["simulate", "--config", str(sat), "--duration", "2h", "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 0
+    with RunStore.open(tmp_path / "run") as run:
+        t, soc = run.read_channel("power.battery.soc_pct")
+        alarms = [a for a in run.alarms() if a.source == "power.battery.soc_pct"]
+        events = run.events(kind="alarm")
+        all_alarms = run.alarms()
+    assert [(a.previous, a.state) for a in alarms[:2]] == [("ok", "yellow-low"),
+                                                           ("yellow-low", "red-low")]
+    assert alarms[0].t_s == t[soc < 90.0][0] and alarms[1].t_s == t[soc < 80.0][0]
+    assert alarms[0].value == soc[soc < 90.0][0]
+    assert set(a.t_s for a in all_alarms) <= set(t.tolist())  # judged on recorded frames
+    assert len(events) == len(all_alarms)

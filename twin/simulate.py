@@ -1,10 +1,16 @@
 """``twin simulate``: the plant as fast as possible, every channel recorded, a summary printed.
 
 A run directory is an embedded store (:mod:`twin.store`: every channel at every recorded
-instant, lossless, with the config text, seed and step needed to re-simulate it), plus
-``summary.json`` and a copy of the satellite file. With ``--influx FILE`` (or the TWIN_INFLUX_*
-environment) every recorded frame also goes to InfluxDB (:func:`twin.influx.sink_for`, tagged
-with the run's id), all of it sent or spooled before the command returns. A scenario
+instant — the start, every ``--record-every`` and the end, also when the duration is not a
+whole number of record intervals — lossless, with the config text, seed and step needed to
+re-simulate it), plus ``summary.json`` and a copy of the satellite file. The plant runs inside
+a :class:`~twin.runtime.Twin`, whose alarms are judged on every recorded frame as a live twin
+judges them on every refresh; their transitions are recorded as events and in the store's
+alarms table (:func:`twin.recording.judge_alarms`, :func:`~twin.recording.record_event`), and
+the plant's energy books (J) go into ``meta.extra["energy_books"]``. With ``--influx FILE`` (or
+the TWIN_INFLUX_* environment) every recorded frame and event also goes to InfluxDB
+(:func:`twin.influx.sink_for`, tagged with the run's id), all of it sent or spooled before the
+command returns. A scenario
 (``twin simulate SCENARIO``) is run by :func:`twin.scenario.simulate_scenario_command`.
 """
 
@@ -23,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.catalogue import Catalogue, build_catalogue
+from twin.catalogue import Catalogue
 from twin.errors import TwinError
 from twin.model.outputs import books
 from twin.model.plant import Plant
@@ -53,8 +59,9 @@ class Summary:
 def run(plant: Plant, catalogue: Catalogue, duration_s: float, step_s: float,
         record_every_s: float, sink: Callable[[float, np.ndarray], object],
         progress: bool = False) -> float:
-    """Step ``plant`` for ``duration_s``, handing ``sink(t_s, frame)`` the start frame and one
-    every ``record_every_s``; returns the wall seconds spent."""
+    """Step ``plant`` for ``duration_s``, handing ``sink(t_s, frame)`` the start frame, one
+    every ``record_every_s`` and the last one (also after a last, shorter interval); returns
+    the wall seconds spent."""
     n_steps = round(duration_s / step_s)
     every = max(1, round(record_every_s / step_s))
     sink(plant.t_s, catalogue.sample(plant))
@@ -65,8 +72,7 @@ def run(plant: Plant, catalogue: Catalogue, duration_s: float, step_s: float,
         chunk = min(every, n_steps - done)
         plant.run(chunk, step_s)
         done += chunk
-        if chunk == every:
-            sink(plant.t_s, catalogue.sample(plant))
+        sink(plant.t_s, catalogue.sample(plant))
         bar.update(done, plant.t_s)
     wall = time.perf_counter() - t0
     bar.close()
@@ -172,8 +178,11 @@ def simulate_command(args: argparse.Namespace) -> int:
         raise TwinError(f"--step {step:g} s: expected 0.01 s to 60 s (stable from 0.1 s to 10 s)")
     if args.duration <= 0:
         raise TwinError(f"--duration {args.duration:g} s: expected a positive duration")
-    plant = Plant(cfg, seed=args.seed)
-    catalogue = build_catalogue(cfg)
+    from twin.recording import judge_alarms, record_event, record_past_events
+    from twin.runtime import Twin
+
+    twin = Twin(cfg, seed=args.seed)
+    plant, catalogue = twin.plant, twin.catalogue
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-{cfg.satellite.name}"
     meta = run_meta(cfg, plant.seed, step, args.record_every, duration_s=args.duration)
@@ -182,10 +191,16 @@ def simulate_command(args: argparse.Namespace) -> int:
     with RunStore.create(out, catalogue, meta) as store:
         influx = sink_for(cfg, catalogue, args.influx, run=store.meta)
 
+        record_past_events(store, twin)
+        twin.on_event(lambda ev: record_event(store, ev))
+        if influx is not None:
+            influx.attach(twin, frames=False)  # the alarm events
+
         def record(t_s: float, frame: np.ndarray) -> None:
             store.append(t_s, frame)
             if influx is not None:
                 influx.write_frame(t_s, frame)
+            judge_alarms(twin, frame)
 
         try:
             wall = run(plant, catalogue, args.duration, step, args.record_every, record,
@@ -195,6 +210,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         _, frames = store.read_frames()
         summary = summarise(plant, catalogue, frames, wall, step)
         store.set_extra("summary", asdict(summary))
+        store.set_extra("energy_books", books(plant.params, plant.state))
     (out / "summary.json").write_text(json.dumps(asdict(summary), indent=1))
     shutil.copyfile(cfg.source, out / "satellite.toml")
     print(format_summary(summary))

@@ -231,3 +231,34 @@ value = 10
     out = capsys.readouterr().out
     assert "FAIL  fails" in out and "seed 5" in out
     assert (tmp_path / "j.xml").is_file()
+
+
+def test_alarm_transitions_are_judged_on_every_checked_frame_and_recorded(
+        tmp_path: Path) -> None:
+    # One pump fails at 100 s: loop 2's GPUs heat through the hottest-GPU yellow limit (82 °C)
+    # and red limit (87 °C). Checked every 5 s, recorded every 10 s.
+    text = HEAD.replace("record_every_s = 10", "record_every_s = 10\ncheck_every_s = 5") + """
+[[action]]
+at_s = 100
+command = "InjectFault"
+args = { kind = "pump_failure", target = "thermal.pump.2" }
+""" + ALWAYS
+    run_scenario(parse_scenario(text, "unit.toml"), tmp_path / "run")
+    with RunStore.open(tmp_path / "run") as store:
+        alarms = store.alarms()
+        events = store.events(kind="alarm")
+        hot = [a for a in alarms if a.source == "compute.hottest_gpu_temp_c"]
+        t, x = store.read_channel("compute.hottest_gpu_temp_c")
+        ch = next(c for c in store.channels() if c.path == "compute.hottest_gpu_temp_c")
+    assert [(a.previous, a.state) for a in hot] == [("ok", "yellow-high"),
+                                                    ("yellow-high", "red-high")]
+    # during the run, not all at its end; on the check grid, each at the first check past
+    # its limit (the recorded tick before it was still inside)
+    assert 100.0 < hot[0].t_s < hot[1].t_s < 600.0
+    assert all(a.t_s % 5 == 0 for a in alarms)
+    for a, limit in zip(hot, (ch.yellow[1], ch.red[1]), strict=True):
+        assert a.value is not None and a.value > limit
+        assert x[t < a.t_s][-1] <= limit
+    # every transition is an alarm event and a row of the alarms table, at the same times
+    assert [e.t_s for e in events] == [a.t_s for a in alarms] and len(alarms) > 2
+    assert alarms[0].source == "thermal.pump.2.running" and alarms[0].t_s == 100.0

@@ -52,3 +52,14 @@ def test_a_recorder_samples_every_channel_at_the_plant_time(tmp_path, cfg):
         t, _ = store.read_channel("compute.pflops")
     assert same_bits(t, [2.0, 4.0, 6.0, 8.0, 10.0])
     assert np.isfinite(np.array(frames)).all()
+
+
+def test_a_duration_that_is_not_whole_record_intervals_records_its_last_instant(tmp_path):
+    from twin.cli import main
+
+    assert main(["simulate", "--duration", "95s", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    with RunStore.open(tmp_path / "r") as r:
+        t, _ = r.read_channel("sim.time_s")
+        summary = r.meta.extra["summary"]
+    assert t.tolist() == [*range(0, 100, 10), 95.0]
+    assert summary["duration_s"] == 95.0

@@ -5,14 +5,26 @@ re-applies the recorded command log through the one command path, each command a
 simulated time (on the plant's step grid) and on the same side of that instant's frame as in the
 original: a scenario's scheduled actions run before the frame, its triggers' actions after it
 (read from the stored scenario result); commands this module records carry their side in the
-result (``"phase"``). Frames are recorded at the original's tick times. A simulated run comes
-out bit for bit equal.
+result (``"phase"``; the live recorder writes it too). Frames are recorded at the original's
+tick times and the alarms judged on the same frames as in the original, so a simulated run
+comes out bit for bit equal, its events and alarm transitions included (a scenario run is re-run
+through the :class:`~twin.scenario.ScenarioRunner`: checks, triggers and their events as
+recorded). A live run of the model alone (origin ``"live"``) re-simulates too: the plant is the
+truth and every input to it is in the command log; what is not reproduced is the live twin's
+own clock and scenario state (``sim.mode``, ``sim.speed_x``, ``sim.behind_s``,
+``sim.scenario.*``) and, with stub boards, their readings (``docs/review.md``). A measured run
+(:attr:`twin.store.RunMeta.measured`: real boards) is refused.
 
 :func:`fork` re-simulates to ``at_s`` (on the step grid), applies other commands and faults there
 and continues, into a branch made by :meth:`twin.store.RunStore.branch`: the parent's ticks and
 records up to the fork are copied, ``meta`` names the parent and the fork time, and
-``meta.extra["fork"]`` the actions. A recording of real boards (no seed) starts the plant from
-the recorded frame at the fork (:mod:`twin.replay.measured`) and lists the estimated states.
+``meta.extra["fork"]`` the actions. A measured recording (real boards) starts the plant from
+the recorded frame at the fork (:mod:`twin.replay.measured`) and lists the estimated states;
+its branch keeps ``meta.extra["measured_history"]`` (it cannot be re-simulated either). The
+state at the fork is checked against the recording on the channels a re-simulation reproduces
+(:func:`twin.replay.driver.comparable`). Every new run holds the plant's energy books at its
+end (J, since the plant started; a measured fork's since the fork) in
+``meta.extra["energy_books"]``.
 
 A fork of a scenario run (``meta.extra["scenario_text"]``) carries the scenario on: the
 re-simulation to the fork goes through the :class:`~twin.scenario.ScenarioRunner`, which
@@ -33,16 +45,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.commands import Event
 from twin.config import parse_satellite
 from twin.errors import TwinError
+from twin.model.outputs import books
+from twin.recording import judge_alarms, record_past_events
+from twin.replay.driver import Driver, comparable, plan_commands
+from twin.replay.driver import us as _us
 from twin.runtime import Twin
 from twin.scenario import Planned, Scenario, ScenarioResult, ScenarioRunner, ScenarioState
 from twin.scenario.runner import USER
@@ -116,102 +131,6 @@ def load_config(meta: RunMeta) -> Any:
     return parse_satellite(meta.config_text, meta.config_source or "<run>").config
 
 
-def _us(t_s: float) -> int:
-    return round(t_s * 1e6)
-
-
-def plan_commands(run: RunStore, step_us: int) -> list[Planned]:
-    """The run's command log as planned calls: step index and side of the frame.
-
-    The side is the record's ``result["phase"]``; records without one (scenario runs made
-    before it was recorded) are matched in order with the stored scenario result's actions:
-    a trigger's actions ran after the frame.
-    """
-    records = run.commands()
-    actions = (run.meta.extra.get("scenario_result") or {}).get("actions") or []
-    trig = iter([str(a.get("key", "")).startswith("trigger") for a in actions])
-    out = []
-    for rec in records:
-        res = rec.result if isinstance(rec.result, dict) else {}
-        after = next(trig, False) if rec.user == USER else False
-        if "phase" in res:
-            after = res["phase"] == "after_frame"
-        out.append(Planned(_us(rec.t_s) // step_us, after, rec.name, dict(rec.args), rec.user,
-                           str(res.get("role", "engineer"))))
-    return out
-
-
-class _Driver:
-    """Steps a twin on the grid, applying planned commands and recording frames."""
-
-    def __init__(self, twin: Twin, step_us: int, progress: bool = False) -> None:
-        self.twin = twin
-        self.step_us = step_us
-        self.store: RunStore | None = None
-        self.influx: InfluxSink | None = None
-        self.progress = progress
-        self.frames = 0
-        self.calls: list[dict[str, Any]] = []
-        twin.on_event(self._event)
-
-    def _event(self, ev: Event) -> None:
-        if self.store is not None:
-            self.store.record_event(ev.sim_s, max(1, min(1000, ev.severity)), "twin", ev.kind,
-                                    ev.message, ev.data, wall_time=ev.wall_s)
-
-    def call(self, p: Planned) -> None:
-        res = self.twin.commands.call(p.command, p.args, user=p.user, role=p.role)
-        rec = self.twin.commands.log[-1]
-        if self.store is not None:
-            self.store.record_command(rec.sim_s, rec.user, rec.command, rec.args, rec.status,
-                                      {"role": rec.role, "message": rec.message,
-                                       "phase": "after_frame" if p.after_frame else "before",
-                                       "data": res.data if isinstance(res.data, int) else None},
-                                      wall_time=rec.wall_s)
-        self.calls.append({"t_s": rec.sim_s, "command": rec.command, "args": rec.args,
-                           "status": rec.status, "user": rec.user})
-
-    def run(self, until_k: int, plan: Sequence[Planned], frame_ks: Iterable[int],
-            last_frame: bool = True) -> np.ndarray | None:
-        """Step to ``until_k``; commands and frames at each index; returns the last frame
-        sampled at ``until_k`` (recorded if a store is set and ``until_k`` is a frame index)."""
-        from twin.simulate import ProgressBar
-
-        plant = self.twin.plant
-        k0 = plant.state.t_us // self.step_us
-        by_k: dict[int, list[Planned]] = {}
-        for p in plan:
-            if k0 <= p.k <= until_k:
-                by_k.setdefault(p.k, []).append(p)
-        fk = {k for k in frame_ks if k0 <= k <= until_k}
-        stops = sorted(set(by_k) | fk | {until_k})
-        bar = ProgressBar(until_k - k0, enabled=self.progress)
-        step_s = self.step_us / 1e6
-        k, frame = k0, None
-        for stop in stops:
-            if stop > k:
-                plant.run(stop - k, step_s)
-                self.twin.clock.advanced(stop - k, plant.t_s)
-                k = stop
-            todo = by_k.get(k, [])
-            for p in todo:
-                if not p.after_frame:
-                    self.call(p)
-            if k in fk or (k == until_k and last_frame):
-                frame = self.twin.catalogue.sample(plant)
-                if self.store is not None and k in fk:
-                    self.store.append(plant.t_s, frame)
-                    if self.influx is not None:
-                        self.influx.write_frame(plant.t_s, frame)
-                    self.frames += 1
-            for p in todo:
-                if p.after_frame:
-                    self.call(p)
-            bar.update(k - k0, plant.t_s)
-        bar.close()
-        return frame
-
-
 def _new_twin(run: RunStore, out_dir: Path | None) -> tuple[Twin, int]:
     cfg = load_config(run.meta)
     step = run.meta.step_s or cfg.simulation.step_s
@@ -222,6 +141,11 @@ def _new_twin(run: RunStore, out_dir: Path | None) -> tuple[Twin, int]:
     return twin, _us(step)
 
 
+def _same(a: np.ndarray, b: np.ndarray, cols: np.ndarray) -> bool:
+    """Whether two frames agree bit for bit on the channels ``cols`` (NaN equal to NaN)."""
+    return bool(np.array_equal(a[cols], b[cols], equal_nan=True))
+
+
 def resimulate(run_dir: str | Path, out_dir: str | Path, progress: bool = False,
                influx: str | bool | None = False) -> Path:
     """Re-run a simulated recording into ``out_dir`` from its config, seed and command log."""
@@ -230,39 +154,64 @@ def resimulate(run_dir: str | Path, out_dir: str | Path, progress: bool = False,
 
 def resimulate_run(run_dir: str | Path, out_dir: str | Path, progress: bool = False,
                    influx: str | bool | None = False) -> tuple[Path, str]:
-    """:func:`resimulate`, and one line saying where the InfluxDB points went ("" if none)."""
+    """:func:`resimulate`, and lines saying where the InfluxDB points went and what the
+    scenario did not explain ("" if nothing to say).
+
+    A scenario run (or a branch of one) is re-run through the :class:`ScenarioRunner`, which
+    replays the whole command log while evaluating the timeline and triggers, so that the
+    checks (and the alarms judged on them), the trigger events and the expectations are the
+    recorded run's; other runs through the :class:`~twin.replay.driver.Driver`, which judges
+    the alarms on the recorded instants. The new run has the recorded run's channels (a live
+    recording's ``hil.*`` channels are NaN: no boards re-run) and origin ``"simulated"``.
+    """
     from twin.influx import close_run_sink, sink_for
 
     out = Path(out_dir)
     with RunStore.open(run_dir) as run:
-        if run.meta.seed is None:
-            raise TwinError(f"{run_dir}: a recording of real boards has no seed; it can be "
-                            "replayed and forked, not re-simulated")
+        if run.meta.measured:
+            raise TwinError(f"{run_dir}: a recording of real boards is measured (origin "
+                            f"{run.meta.origin!r}, seed {run.meta.seed}): the plant did not "
+                            "make its values, so it cannot be re-simulated; replay it, or fork "
+                            "it (--fork T starts the plant from the recorded state at T)")
         twin, step_us = _new_twin(run, out)
         times, _ = run.read_channel(run.channels()[0].path)
         if times.size == 0:
             raise TwinError(f"{run_dir}: the run holds no ticks")
         ks = [_us(t) // step_us for t in times]
         plan = plan_commands(run, step_us)
-        meta = _replace_meta(run.meta, resimulated_from=str(Path(run_dir)))
-        drv = _Driver(twin, step_us, progress)
-        with RunStore.create(out, twin.catalogue, meta, block_ticks=run.block_ticks) as store:
-            drv.store = store
-            drv.influx = sink_for(twin.config, twin.catalogue, influx, run=store.meta)
-            if drv.influx is not None:
-                drv.influx.attach(twin, frames=False)
+        sc = scenario_of(run.meta, twin.config)
+        meta = dataclasses.replace(_replace_meta(run.meta, resimulated_from=str(Path(run_dir))),
+                                   origin="simulated")
+        notes: list[str] = []
+        with RunStore.create(out, run.channels(), meta, block_ticks=run.block_ticks) as store:
+            record_past_events(store, twin)
+            sink = sink_for(twin.config, twin.catalogue, influx, run=store.meta)
+            if sink is not None:
+                sink.attach(twin, frames=False)
             try:
-                drv.run(ks[-1], plan, ks)
+                if sc is not None:
+                    runner = ScenarioRunner(sc, twin, store, progress=progress, influx=sink,
+                                            end_s=float(times[-1]) - twin.plant.t_s)
+                    runner.advance(runner.end_k, plan, history_k=runner.end_k)
+                    result = runner.finish()
+                    store.set_extra("scenario_result",
+                                    dataclasses.replace(result, out_dir=str(out)).to_dict())
+                    notes += [f"warning: {m}" for m in runner.mismatches]
+                else:
+                    drv = Driver(twin, step_us, progress, width=len(run.channels()))
+                    drv.store, drv.influx = store, sink
+                    drv.run(ks[-1], plan, ks)
+                store.set_extra("energy_books", books(twin.plant.params, twin.plant.state))
             finally:
-                text = close_run_sink(drv.influx)
-    return out, text
+                text = close_run_sink(sink)
+    return out, "\n".join([*([text] if text else []), *notes])
 
 
 def scenario_of(meta: RunMeta, config: Any) -> Scenario | None:
     """The scenario a run was made by (a scenario run or a branch of one), checked against the
     run's own satellite ``config``; None for other runs."""
     text = meta.extra.get("scenario_text")
-    if not text or meta.seed is None:
+    if not text or meta.measured:
         return None
     from twin.scenario import parse_scenario
 
@@ -298,10 +247,10 @@ def fork(run_dir: str | Path, at_s: float, out_dir: str | Path,
         if sc is not None:
             return _fork_scenario(parent, sc, twin, step_us, fork_k, end, actions, keep_future,
                                   out, progress, influx)
-        measured_run = parent.meta.seed is None
+        measured_run = parent.meta.measured
         times, _ = parent.read_channel(parent.channels()[0].path)
-        plan = plan_commands(parent, step_us)
-        drv = _Driver(twin, step_us, progress)
+        plan = plan_commands(parent, step_us, until_s=np.inf if keep_future else fork_t)
+        drv = Driver(twin, step_us, progress, width=len(parent.channels()))
         measured: list[str] = []
         estimated: list[str] = []
         matched: bool | None = None
@@ -311,12 +260,14 @@ def fork(run_dir: str | Path, at_s: float, out_dir: str | Path,
             frame = parent.read_instant(fork_t)
             measured, estimated = start_from_frame(twin.plant, twin.catalogue, frame, fork_t)
             twin.clock.sim_s = twin.plant.t_s
+            # the alarms as they stood at the fork (their transitions up to it are the parent's)
+            judge_alarms(twin, frame[:len(twin.catalogue)])
         else:
             ks = [_us(t) // step_us for t in times if t <= fork_t]
             frame = drv.run(fork_k, [p for p in plan if p.k < fork_k or (
                 p.k == fork_k and not p.after_frame)], ks)
-            if fork_k in set(ks):
-                matched = bool(np.array_equal(frame, parent.read_instant(fork_t), equal_nan=True))
+            if fork_k in set(ks) and frame is not None:
+                matched = _same(frame, parent.read_instant(fork_t), comparable(parent))
             for p in plan:  # commands on the fork tick after its frame: part of the history
                 if p.k == fork_k and p.after_frame:
                     drv.call(p)
@@ -343,6 +294,7 @@ def fork(run_dir: str | Path, at_s: float, out_dir: str | Path,
             for p in (q for q in new_plan if q.k == fork_k and q.after_frame):
                 drv.call(p)
             drv.run(end_k, [p for p in new_plan if p.k > fork_k], after)
+            store.set_extra("energy_books", books(twin.plant.params, twin.plant.state))
         finally:
             text = close_run_sink(drv.influx)
     return ForkResult(out, fork_t, end, drv.frames, drv.calls, estimated, measured, matched,
@@ -363,9 +315,8 @@ def _fork_scenario(parent: RunStore, sc: Scenario, twin: Twin, step_us: int, for
     runner.advance(fork_k, [p for p in plan if p.k <= fork_k], history_k=fork_k,
                    keep_frame=True)
     matched = None
-    if np.any(times == fork_t):
-        matched = bool(np.array_equal(runner.last_frame, parent.read_instant(fork_t),
-                                      equal_nan=True))
+    if np.any(times == fork_t) and runner.last_frame is not None:
+        matched = _same(runner.last_frame, parent.read_instant(fork_t), comparable(parent))
     state = runner.state()
     future = [p for p in plan if p.k > fork_k and p.user != USER] if keep_future else []
     new_plan = _new_plan(actions, fork_k, step_us, future)
@@ -384,6 +335,7 @@ def _fork_scenario(parent: RunStore, sc: Scenario, twin: Twin, step_us: int, for
                 runner.call(p)
             runner.advance(runner.end_k, [p for p in new_plan if p.k > fork_k])
             result = runner.finish()
+            store.set_extra("energy_books", books(twin.plant.params, twin.plant.state))
         finally:
             text = close_run_sink(runner.influx)
         result = dataclasses.replace(result, out_dir=str(out), fork_t_s=fork_t, influx=text)
@@ -414,6 +366,8 @@ def _branch_meta(parent: RunMeta, fork_t: float, actions: Sequence[Action], keep
         {"t_s": a.t_s, "command": a.command, "args": a.args} for a in actions],
         "keep_future": keep_future, "estimated_states": estimated,
         "measured_states": measured, **more}, "duration_s": end}
+    if parent.measured:
+        extra["measured_history"] = True
     return _replace_meta(parent, **extra)
 
 
@@ -428,6 +382,7 @@ def _branch_sink(twin: Twin, store: RunStore, influx: str | bool | None) -> Infl
 
 def _replace_meta(meta: RunMeta, **extra: Any) -> RunMeta:
     keep = {k: v for k, v in meta.extra.items()
-            if k in ("duration_s", "scenario", "scenario_source", "scenario_text")}
+            if k in ("duration_s", "scenario", "scenario_source", "scenario_text",
+                     "measured_history")}
     return dataclasses.replace(meta, run_id="", created="", extra={**keep, **extra})
 

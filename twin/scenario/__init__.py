@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from twin.errors import TwinError
+from twin.recording import record_past_events
 from twin.runtime import Twin
 from twin.scenario.report import format_branch, format_result, junit_tree, write_junit
 from twin.scenario.runner import (
@@ -82,6 +83,7 @@ def run_scenario(sc: Scenario, out_dir: str | Path, seed: int | None = None,
 
     with RunStore.create(out, twin.catalogue, meta) as store:
         sink = sink_for(sc.config, twin.catalogue, influx, run=store.meta)
+        record_past_events(store, twin)
         try:
             if sink is not None:
                 sink.attach(twin, frames=False)  # commands and events; frames from the runner

@@ -7,8 +7,10 @@ on the plant's step grid (step index ``k`` is simulated time ``k × step_s`` fro
    file order (an ``at_s`` between steps runs at the first step at or after it); then any
    other commands planned for that step before its frame (a what-if branch's);
 2. every ``check_every_s`` (default: the record interval) the runner samples a frame of every
-   channel; every ``record_every_s`` (and at the end) that frame is appended to the store (and
-   handed to the InfluxDB sink, if there is one);
+   channel and the twin's alarms are judged on it (the frame goes into the mirror, as a live
+   twin's refresh does: :func:`twin.recording.judge_alarms`); every ``record_every_s`` (and at
+   the end) that frame is appended to the store (and handed to the InfluxDB sink, if there is
+   one);
 3. triggers are evaluated on that frame; a trigger whose condition has held on every checked
    frame from ``t_first`` to now, with ``now − t_first ≥ for_s``, fires: its actions run at once
    (after the frame, so the next frame shows their effect); ``once = false`` re-arms it when the
@@ -18,7 +20,9 @@ on the plant's step grid (step index ``k`` is simulated time ``k × step_s`` fro
 
 Every action goes through ``twin.commands.call(name, args, user="scenario", role="engineer")``,
 so it is checked and logged like any other command; the runner copies the command log (with the
-side of the frame each command ran on, ``result["phase"]``) and the twin's events into the store.
+side of the frame each command ran on, ``result["phase"]``) and the twin's events into the store,
+alarm transitions also into its alarms table (:func:`twin.recording.record_event`, as the live
+recorder does).
 Time-control commands (Pause, Resume, SetSpeed, Step, RunUntil) go through the same path and
 change the twin's clock, which a batch run does not consult.
 
@@ -29,6 +33,8 @@ re-simulated frames as they were in the recorded run. Each recorded scenario com
 to the timeline entry or trigger action it was, so after the replay the runner's
 :meth:`~ScenarioRunner.state` (timeline entries done, triggers fired or spent, hold timers,
 fault labels) is the recorded run's at that step, exactly; the scenario then carries on live.
+The alarms are judged on the re-simulated frames too (so the alarm book's state is the recorded
+run's), and a trigger that fires while replaying raises its ``scenario`` event as it did.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twin.commands import Event, Result
+from twin.recording import judge_alarms, record_event
 from twin.runtime import Twin
 from twin.scenario.judge import judge
 from twin.scenario.result import ActionResult, ExpectationResult, ScenarioResult, ScenarioState
@@ -113,6 +120,7 @@ class ScenarioRunner:
         self.last_frame: np.ndarray | None = None
         self.wall_s = 0.0
         self.t_start = self.twin.plant.t_s
+        self._why: dict[int, str] = {}  # id of a replayed trigger action → why it ran
         self.twin.on_event(self._event)
 
     # --- the run ---------------------------------------------------------------------------
@@ -189,6 +197,7 @@ class ScenarioRunner:
         plant = self.twin.plant
         frame = self.cat.sample(plant)
         t = plant.t_s - self.t_start
+        judge_alarms(self.twin, frame)
         if k % self.record == 0 or k == self.end_k:
             if self.store is not None:
                 self.store.append(plant.t_s, frame)
@@ -201,12 +210,13 @@ class ScenarioRunner:
         for trig in self.sc.triggers:
             x = float(frame[self.cat[trig.when.channel].index])
             if self._evaluate(trig, t, x):
+                why = f"trigger {trig.name!r} ({trig.when} for {trig.for_s:g} s, value {x:g})"
                 if replay:
                     triggered.extend(trig.actions)
+                    self._why.update((id(a), why) for a in trig.actions)
                 else:
                     for a in trig.actions:
-                        self._act(a, f"trigger {trig.name!r} ({trig.when} for "
-                                  f"{trig.for_s:g} s, value {x:g})")
+                        self._act(a, why)
         return frame, triggered
 
     def finish(self) -> ScenarioResult:
@@ -250,23 +260,34 @@ class ScenarioRunner:
         return res
 
     def _act(self, a: Action, why: str = "") -> None:
-        args = dict(a.args)
-        if a.command == "ClearFault" and isinstance(args.get("fault_id"), str):
-            args["fault_id"] = self.labels.get(args["fault_id"], 0)
+        args = self._args(a)
         if why:
-            self.twin.event("scenario", 400, f"{self.sc.name}: {why}: {a.command} {args}",
-                            scenario=self.sc.name, key=a.key)
+            self._why_event(a, why, args)
         res = self.twin.commands.call(a.command, args, user=USER, role=ROLE)
         self._done(a, res, args)
         self._flush_commands(AFTER if why else BEFORE, res.data)
 
+    def _args(self, a: Action) -> dict[str, Any]:
+        args = dict(a.args)
+        if a.command == "ClearFault" and isinstance(args.get("fault_id"), str):
+            args["fault_id"] = self.labels.get(args["fault_id"], 0)
+        return args
+
+    def _why_event(self, a: Action, why: str, args: dict[str, Any]) -> None:
+        self.twin.event("scenario", 400, f"{self.sc.name}: {why}: {a.command} {args}",
+                        scenario=self.sc.name, key=a.key)
+
     def _replay(self, p: Planned, expected: list[Action]) -> None:
-        """Re-apply a recorded command; a scenario record stands for the next ``expected``."""
+        """Re-apply a recorded command; a scenario record stands for the next ``expected``
+        (a trigger's action raises its event first, as it did in the recorded run)."""
+        match = (p.user == USER and bool(expected) and expected[0].command == p.command)
+        if match and id(expected[0]) in self._why:
+            self._why_event(expected[0], self._why.pop(id(expected[0])), self._args(expected[0]))
         res = self.twin.commands.call(p.command, p.args, user=p.user, role=p.role)
         self._flush_commands(AFTER if p.after_frame else BEFORE, res.data)
         if p.user != USER:
             return
-        if expected and expected[0].command == p.command:
+        if match:
             self._done(expected.pop(0), res, dict(p.args))
             return
         t = self.twin.plant.t_s - self.t_start
@@ -277,6 +298,7 @@ class ScenarioRunner:
 
     def _unmatched(self, left: list[Action], k: int, what: str) -> None:
         for a in left:
+            self._why.pop(id(a), None)
             self.mismatches.append(f"{k * self.sc.step_s:g} s: {what} {a.key} ({a.command}) "
                                    "is not in the recorded commands")
         left.clear()
@@ -301,8 +323,7 @@ class ScenarioRunner:
 
     def _event(self, ev: Event) -> None:
         if self.store is not None:
-            self.store.record_event(ev.sim_s, max(1, min(1000, ev.severity)), "twin", ev.kind,
-                                    ev.message, ev.data, wall_time=ev.wall_s)
+            record_event(self.store, ev)
 
     # --- triggers --------------------------------------------------------------------------
     def _evaluate(self, trig: Trigger, t: float, x: float) -> bool:

@@ -88,9 +88,16 @@ CREATE INDEX alarms_t ON alarms (t_s);
 class RunMeta:
     """What a run is: enough, with the command log, to re-simulate it bit for bit.
 
-    ``seed`` is None for a recording of real boards. A what-if branch names its parent run
-    (``parent_id``, and ``parent_path`` relative to the branch's directory) and the simulated
-    time it forked at. ``run_id`` and ``created`` are filled in by :meth:`RunStore.create`.
+    ``origin``: ``"simulated"`` (``twin simulate``, scenarios, re-simulations), ``"live"`` (a
+    live twin of the model alone: ``twin serve`` without boards, ``twin up`` with the firmware
+    stubs), ``"measured"`` (a live twin against real boards, ``twin serve --boards``: its values
+    are measurements, so it is replayed and forked from a recorded state, never re-simulated;
+    :attr:`measured`) or ``"branch"`` (a what-if). ``seed`` is the plant's (a measured run's is
+    its shadow model's); recordings of real boards made before ``origin`` said so have none.
+    A what-if branch names its parent run (``parent_id``, and ``parent_path`` relative to the
+    branch's directory) and the simulated time it forked at; a branch of a measured run has
+    ``extra["measured_history"]``. ``run_id`` and ``created`` are filled in by
+    :meth:`RunStore.create`.
     """
 
     satellite: str = ""
@@ -99,13 +106,20 @@ class RunMeta:
     seed: int | None = None
     step_s: float | None = None  # plant step
     record_every_s: float | None = None  # recorder rate: every channel at this period
-    origin: str = "simulated"  # "simulated", "measured" (real boards) or "branch"
+    origin: str = "simulated"  # "simulated", "live", "measured" (real boards) or "branch"
     parent_id: str | None = None
     parent_path: str | None = None
     fork_t_s: float | None = None
     run_id: str = ""
     created: str = ""  # ISO 8601 UTC
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def measured(self) -> bool:
+        """Whether the run's values (or its history, for a branch) are real boards'
+        measurements: it can be replayed and forked from a recorded state, not re-simulated."""
+        return (self.origin == "measured" or self.seed is None
+                or bool(self.extra.get("measured_history")))
 
     def completed(self) -> RunMeta:
         """This meta with ``run_id`` and ``created`` filled in where empty."""
