@@ -89,8 +89,11 @@ def test_replay_twin_drives_the_mirror_and_never_steps_the_plant(pump_run: Path)
         assert twin.commands.call("Resume").ok
         wall.now += 4.0  # 200 s at 50×
         assert twin.tick(wall.now) == 1
-        recorded = twin.mirror.values[:twin.n_recorded]
-        assert np.array_equal(recorded, run.read_instant(200.0), equal_nan=True)
+        recorded = twin.mirror.values[:twin.n_recorded].copy()
+        clock = [twin.catalogue[p].index for p in ("sim.mode", "sim.speed_x", "sim.behind_s")]
+        expected = run.read_instant(200.0)
+        recorded[clock] = expected[clock] = 0.0  # the play head's clock: test_..._clock_state
+        assert np.array_equal(recorded, expected, equal_nan=True)
         span = twin.mirror.values[twin.n_recorded:]  # sim.replay.start_s, end_s
         assert span.tolist() == [run.time_range()[0], run.time_range()[1]]
         assert seen[-1] == 200.0 and twin.plant.t_s == 200.0
@@ -105,6 +108,37 @@ def test_replay_twin_drives_the_mirror_and_never_steps_the_plant(pump_run: Path)
         assert twin.mirror.source_s[0] == 100.0 and twin.clock.mode == "paused"
         assert twin.commands.call("RunUntil", {"t_s": 100.0}).ok  # earlier: a seek back
         assert twin.mirror.source_s[0] == 100.0
+
+
+def test_the_replayed_clock_channels_show_the_play_heads_state_not_the_recorded_one(
+        pump_run: Path) -> None:
+    """A batch run recorded sim.mode = 2 ("fast") and sim.speed_x = 0; a client of the replay
+    sees whether the play head plays or is paused, and at what speed."""
+    wall = FakeWall()
+    with RunStore.open(pump_run) as run:
+        recorded = run.read_instant(300.0)
+        twin = ReplayTwin(load_config(run.meta), run, speed=50.0, at_s=300.0, wall=wall)
+
+        def shown() -> tuple[float, float, float, float]:
+            return (twin.mirror.value("sim.mode"), twin.mirror.value("sim.speed_x"),
+                    twin.mirror.value("sim.behind_s"), twin.mirror.value("sim.time_s"))
+
+        i = twin.catalogue["sim.mode"].index
+        assert (recorded[i], recorded[twin.catalogue["sim.speed_x"].index]) == (2.0, 0.0)
+        assert shown() == (0.0, 50.0, 0.0, 300.0)  # paused (sim.mode 0) at the play head
+        assert twin.commands.call("Resume").ok
+        assert shown() == (1.0, 50.0, 0.0, 300.0)  # playing ("realtime"), before any tick
+        assert twin.commands.call("SetSpeed", {"speed": 200.0}).ok
+        assert shown()[:2] == (1.0, 200.0)
+        wall.now += 1.0  # 200 s at 200×
+        twin.tick(wall.now)
+        assert shown() == (1.0, 200.0, 0.0, 500.0)
+        assert twin.commands.call("Pause").ok
+        assert shown() == (0.0, 200.0, 0.0, 500.0)
+        assert twin.commands.call("Resume").ok
+        wall.now += 5.0  # past the end at 200×: the play head stops there, paused
+        twin.tick(wall.now)
+        assert shown() == (0.0, 200.0, 0.0, 900.0)
 
 
 def test_a_replay_forks_a_what_if_at_the_play_head(pump_run: Path, tmp_path: Path) -> None:

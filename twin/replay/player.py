@@ -11,8 +11,12 @@ play head instead of stepping the plant: the plant is never stepped while replay
 only follows the play head, so events and history carry the recording's times). The time
 commands of the one command path (Pause, Resume, SetSpeed, Step, RunUntil) drive the play head;
 commands that would change the satellite are refused with a hint to fork the run instead.
-Only a replay has ``Seek`` (jump the play head), ``Fork`` (a what-if branch from the play head,
-re-simulated in a worker thread; a ``fork`` event reports the new run) and the channels
+The clock channels show the play head's own state — ``sim.mode`` realtime while playing and
+paused otherwise, ``sim.speed_x`` the replay speed, ``sim.behind_s`` 0 (a replay never falls
+behind: it shows the latest tick at or before the play head), ``sim.time_s`` the shown tick's
+time — not the recorded run's clock (a batch run's "fast", speed 0), which ``twin review``
+still has. Only a replay has ``Seek`` (jump the play head), ``Fork`` (a what-if branch from the
+play head, re-simulated in a worker thread; a ``fork`` event reports the new run) and the channels
 ``sim.replay.start_s``/``end_s`` (the recording's span), so a client knows a replay by them.
 """
 
@@ -31,13 +35,16 @@ from typing import Any
 import numpy as np
 
 from twin.catalogue import Channel, build_catalogue
-from twin.clock import MAX_SPEED, MIN_SPEED
+from twin.clock import MAX_SPEED, MIN_SPEED, MODES
 from twin.commands import Arg, Command, CommandPath, CommandRecord
 from twin.errors import CommandError, TwinError
 from twin.runtime import GOOD, Twin
 from twin.store import RunReader
 
 SOURCE = "replay"
+# shown as the play head's clock (playing: "realtime" at the replay speed; paused), not as
+# recorded; sim.time_s is the shown tick's time, i.e. the play head's
+CLOCK_CHANNELS = ("sim.mode", "sim.speed_x", "sim.behind_s")
 REFUSED = ("SetRackEnabled", "SetRackPowerCap", "SetPumpSpeed", "SetRadiatorDeploy",
            "SetHeaterMode", "SetLoadShedLevel", "InjectFault", "ClearFault", "SaveCheckpoint",
            "RestoreCheckpoint", "LoadScenario", "StartScenario", "StopScenario")
@@ -240,12 +247,15 @@ class ReplayCommands(CommandPath):
 
     def _Pause(self) -> None:
         self.twin.replayer.pause()
+        self.twin.show()
 
     def _Resume(self) -> None:
         self.twin.replayer.play()
+        self.twin.show()
 
     def _SetSpeed(self, speed: float) -> None:
         self.twin.replayer.set_speed(speed)
+        self.twin.show()
 
     def _Step(self, n: int) -> None:
         self.twin.replayer.step(n)
@@ -283,6 +293,7 @@ class ReplayTwin(Twin):
         # the run's own extra channels (a live run's hil.* boards), then the play head's span
         catalogue = base.extended([*recorded[len(base):], *replay_channels(self.replayer)])
         self.n_recorded = len(recorded)
+        self._clock_idx = [catalogue[p].index for p in CLOCK_CHANNELS if p in catalogue.by_path]
         super().__init__(config, seed=store.meta.seed, mode="paused", publish_hz=publish_hz,
                          catalogue=catalogue)
         self.source = SOURCE
@@ -301,7 +312,10 @@ class ReplayTwin(Twin):
         self.clock.sim_s = r.tick_s
         self.clock.speed = r.speed
         self.clock.mode = "realtime" if r.playing else "paused"
-        self.mirror.update_all(np.concatenate([r.frame, (r.start_s, r.end_s)]), r.tick_s, GOOD)
+        frame = np.concatenate([r.frame, (r.start_s, r.end_s)])
+        if len(self._clock_idx) == len(CLOCK_CHANNELS):  # the play head's clock, not the run's
+            frame[self._clock_idx] = (MODES.index(self.clock.mode), r.speed, 0.0)
+        self.mirror.update_all(frame, r.tick_s, GOOD)
         self.mirror.source = SOURCE  # type: ignore[attr-defined]
         self.publish()  # listeners, and the limit alarms judge the replayed values too
 
