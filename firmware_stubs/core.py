@@ -35,6 +35,7 @@ from hil.boardfile import (
     decode_words,
     new_image,
     put,
+    to_raw,
 )
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,15 @@ class BoardCore:
             f.held = self.values[target]
         return f.id
 
+    def _position(self, f: Field) -> int | None:
+        """A switch's position now, from the source's truth (a command another board carried
+        out a moment ago counts), else the last sample; None when unknown."""
+        try:
+            value = float(self.source.read()[1].get(f.key, math.nan))
+        except Exception:
+            value = self.values.get(f.key, math.nan)
+        return to_raw(f, value)[0] if math.isfinite(value) else None
+
     # --- Modbus tables -------------------------------------------------------------------
     def _check_table(self, table: str, start: int, count: int) -> None:
         extent = self.board.extent(table)
@@ -185,7 +195,15 @@ class BoardCore:
             await self.apply(f, value)
 
     async def apply(self, f: Field, value: float) -> None:
-        """Deliver one checked command and store it; ModbusError(04) if it is refused."""
+        """Deliver one checked command and store it; ModbusError(04) if it is refused.
+
+        A switch (:attr:`~hil.boardfile.Field.switch`, e.g. the power board's heater feed,
+        1 unless the mode is off) already in the position written delivers nothing: writing 1
+        leaves a heater mode "on" as it is rather than turning it into the bit's "auto"; the
+        bit reads back what was written."""
+        if f.switch and self._position(f) == to_raw(f, value)[0]:
+            put(self.image, f, value)
+            return
         if f.kind == "channel":
             try:
                 if self.on_command is not None:

@@ -20,9 +20,9 @@ map, protocol, device id, default link settings) stays in its board file
     port = 502
 
 Optional per board: ``baud``, ``parity``, ``stopbits``, ``interframe_ms``, ``timeout_s``,
-``telemetry_period_s`` (the board file's ``[link]``), and the poller's ``poll_period_s``,
-``retries`` and ``offline_after_s``. Serial boards on one RS-485 line share its device (and one
-bus lock); they must all be Modbus RTU with the same serial settings.
+``retries``, ``telemetry_period_s``, ``status_query_s`` (the board file's ``[link]``), and the
+poller's ``poll_period_s`` and ``offline_after_s``. Serial boards on one RS-485 line share its
+device (and one bus lock); they must all be Modbus RTU with the same serial settings.
 
 :func:`load_lab` checks the file with the project's strict loader (one :class:`ConfigError`
 naming file, key, value and what was expected). :class:`LabBoards` starts a poller per board and
@@ -60,7 +60,8 @@ from twin.runtime import Twin
 
 log = logging.getLogger(__name__)
 SERIAL_OVERRIDES = ("baud", "parity", "stopbits", "interframe_ms")
-LINK_OVERRIDES = (*SERIAL_OVERRIDES, "timeout_s", "telemetry_period_s")
+LINK_OVERRIDES = (*SERIAL_OVERRIDES, "timeout_s", "retries", "telemetry_period_s",
+                  "status_query_s")
 BOARD_USER = "board"  # commands the boards themselves issue (embedded stubs) are not echoed
 
 
@@ -84,9 +85,12 @@ class LabBoardSpec:
     interframe_ms: float = param(-1.0, ge=0.0, le=1000.0, doc="RTU frame gap")
     timeout_s: float = param(0.0, gt=0.0, le=60.0, doc="answer timeout")
     telemetry_period_s: float = param(0.0, gt=0.0, le=3600.0, doc="ASCII telemetry period")
+    status_query_s: float = param(-1.0, ge=0.0, le=3600.0, doc="ASCII: status query period "
+                                  "(0: none)")
     poll_period_s: float = param(0.0, gt=0.0, le=3600.0, doc="poll period "
                                  "(default: the board's sample rate / telemetry period)")
-    retries: int = param(-1, ge=0, le=10, doc="retries of a failed request")
+    retries: int = param(-1, ge=0, le=10, doc="retries of a request that timed out or came "
+                         "back garbled")
     offline_after_s: float = param(0.0, gt=0.0, le=3600.0, doc="silence before values turn "
                                    "Bad (default: two poll periods)")
 
@@ -182,11 +186,14 @@ def _lab_board(b: LabBoardSpec, known: dict[str, Board], file: str, key: str) ->
         raise ConfigError(file, f"{key}.telemetry_period_s", b.telemetry_period_s,
                           f"no telemetry_period_s: board {b.name} is polled "
                           f"({board.protocol}); use poll_period_s")
+    if b.status_query_s != _DEFAULTS["status_query_s"] and board.protocol != "ascii":
+        raise ConfigError(file, f"{key}.status_query_s", b.status_query_s,
+                          f"no status_query_s: board {b.name} is polled ({board.protocol}) "
+                          "and every poll is timed")
     link = dataclasses.replace(board.link, **{k: getattr(b, k) for k in LINK_OVERRIDES
                                               if getattr(b, k) != _DEFAULTS[k]})
     board = dataclasses.replace(board, link=link)
-    opts = [(k, getattr(b, k)) for k in ("retries", "offline_after_s")
-            if getattr(b, k) != _DEFAULTS[k]]
+    opts = [(k, getattr(b, k)) for k in ("offline_after_s",) if getattr(b, k) != _DEFAULTS[k]]
     if b.poll_period_s:
         opts.append(("period_s", b.poll_period_s))
     return LabBoard(board, device=b.device, host=b.host,

@@ -13,13 +13,21 @@ the quality of every value the board reports:
 =============  ================================================================
 
 Modbus boards are read block by block (every table the board has, from address 0, at most 125
-registers or 2000 bits per request) once per period (``1 / sample_rate_hz``); a failed request
-is retried ``retries`` times (not after an exception answer or a link down). ASCII boards send
-their sentences every ``telemetry_period_s`` by themselves; the poller listens and, once
-nothing has arrived for 1.25 periods, asks (``QRY,ALL``) every quarter period (at most 0.25 s),
-so that a board that returns is heard at once. The first failure of an outage is logged as a
+registers or 2000 bits per request) once per period (``1 / sample_rate_hz``); a request that
+times out or comes back garbled is retried ``retries`` times (the board file's ``[link]
+retries``; not after an exception answer or a link down), each waiting ``[link] timeout_s``.
+ASCII boards send their sentences every ``telemetry_period_s`` by themselves; the poller
+listens and, once nothing has arrived for 1.25 periods, asks (``QRY,ALL``) every quarter period
+(at most 0.25 s), so that a board that returns is heard at once. Since telemetry comes unasked,
+the poller also asks for the status sentence every ``[link] status_query_s`` and times the round
+trip to its answer (the first status sentence after the query), so that
+``hil.<board>.latency_ms`` stays live. The first failure of an outage is logged as a
 warning naming board, port and address; repeats go to debug; the recovery is logged with the
 outage's length and failed polls.
+
+:meth:`BoardPoller.next_change` says when the link state next moves by the clock alone, and
+``link_listeners`` are called when an answer or a failure may have moved it, so that the mirror
+sync re-judges the board's values at once (:meth:`hil.sync.HilSync.run`).
 
 Commands (:meth:`BoardPoller.command`) are encoded with :mod:`hil.boardfile`, written, and read
 back (Modbus) or acknowledged with the value echoed (ASCII); the result says why one failed.
@@ -33,6 +41,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,11 +91,11 @@ class CommandResult:
 class BoardPoller:
     """What every poller shares: values, link state, statistics, logging, life cycle."""
 
-    def __init__(self, board: Board, *, period_s: float, retries: int = 1,
+    def __init__(self, board: Board, *, period_s: float, retries: int | None = None,
                  offline_after_s: float | None = None) -> None:
         self.board = board
         self.period_s = period_s
-        self.retries = retries
+        self.retries = board.link.retries if retries is None else retries
         self.offline_after_s = 2.0 * period_s if offline_after_s is None else offline_after_s
         self.stats = LinkStats()
         self.paths = board.paths()
@@ -99,6 +108,7 @@ class BoardPoller:
         self.failing: LinkError | None = None  # the failure of the last attempt, if it failed
         self.poll_starts: deque[float] = deque(maxlen=2048)  # for jitter figures
         self.changed = asyncio.Event()  # set whenever values or the link state move
+        self.link_listeners: list[Callable[[], None]] = []  # called when the state may move
         self._outage_start = 0.0
         self._outage_polls = 0
         self._task: asyncio.Task[None] | None = None
@@ -117,9 +127,30 @@ class BoardPoller:
             return "stale"
         return "good"
 
+    def next_change(self, now: float | None = None) -> float:
+        """The next monotonic instant after ``now`` at which :meth:`link_state` (or
+        :meth:`waiting`) moves with no new answer or failure: a good board turning stale, a
+        board turning offline, the start-up wait ending; ``math.inf`` when none is due."""
+        now = time.monotonic() if now is None else now
+        if self.last_ok == -math.inf:  # the start-up wait ends (after a first failure)
+            t = math.inf if self.started is None or self.failing is None \
+                else self.started + self.offline_after_s
+            return t if t > now else math.inf
+        due = [t for t in (self.last_ok + 1.5 * self.period_s, self.last_ok
+                           + self.offline_after_s) if t > now]
+        return min(due, default=math.inf)
+
+    def _link_moved(self) -> None:
+        self.changed.set()
+        for fn in self.link_listeners:
+            fn()
+
     def _ok(self) -> None:
         """The board answered (its transactions are counted by the caller)."""
+        was = self.link_state()
         self.last_ok = time.monotonic()
+        if was != "good":
+            self._link_moved()
         if self.failing is not None:
             log.info("board %s (%s): answering again after %.2f s and %d failed polls",
                      self.board.name, self.where, self.last_ok - self._outage_start,
@@ -139,7 +170,7 @@ class BoardPoller:
         self._outage_polls += 1
         self.failing = exc
         self.stats.online = self.link_state() != "offline"
-        self.changed.set()
+        self._link_moved()
 
     def _store(self, decoded: dict[str, Decoded]) -> None:
         self.values.update(decoded)
@@ -157,12 +188,16 @@ class BoardPoller:
         return self
 
     def waiting(self, now: float | None = None) -> bool:
-        """Never heard, and not yet silent for ``offline_after_s`` since start (or not started):
-        too early to call the board offline."""
+        """Never heard, and either not yet asked to the end (the first poll or query has not
+        failed) or not yet silent for ``offline_after_s`` since start (or not started): too
+        early to call the board offline. A twin starting on a busy machine may hold the first
+        answer up beyond two poll periods; a board that has had no chance to answer is not
+        offline."""
         if self.last_ok > -math.inf:
             return False
         now = time.monotonic() if now is None else now
-        return self.started is None or now - self.started < self.offline_after_s
+        return self.started is None or self.failing is None \
+            or now - self.started < self.offline_after_s
 
     async def run(self) -> None:
         raise NotImplementedError
@@ -295,9 +330,15 @@ class AsciiPoller(BoardPoller):
         super().__init__(board, **kw)
         self.bus = bus
         self.timeout_s = board.link.timeout_s
+        self.status_query_s = board.link.status_query_s
+        # the status sentence (status fields only) answers a status query
+        self.status_id = next((s.id for s in board.sentences
+                               if all(f.kind == "status" for f in s.templates)), "")
         self._buf = bytearray()
         self._pending: dict[tuple[str, tuple[int, ...]], asyncio.Future[Any]] = {}
         self._heard = asyncio.Event()
+        self._status_heard = asyncio.Event()
+        self._queried = -math.inf  # monotonic time of the last status query
 
     @property
     def where(self) -> str:
@@ -339,12 +380,14 @@ class AsciiPoller(BoardPoller):
                     fut.set_result(reply)
                 self._heard.set()
                 return
-            _, decoded = decode_sentence(self.board, line)
+            sid, decoded = decode_sentence(self.board, line)
         except SentenceError as exc:
             self._garbage(str(exc))
             return
         if not decoded:
             return
+        if sid == self.status_id:
+            self._status_heard.set()
         self._store(decoded)
         self._heard.set()
         self.stats.success()
@@ -357,11 +400,18 @@ class AsciiPoller(BoardPoller):
 
     async def run(self) -> None:
         poll = min(self.period_s / 4, 0.25)
+        if self.status_query_s:
+            poll = min(poll, self.status_query_s)
         while True:
             try:
                 self.listen()
-                if time.monotonic() - self.last_ok > 1.25 * self.period_s:
-                    await self._probe()
+                now = time.monotonic()
+                if now - self.last_ok > 1.25 * self.period_s:
+                    await self._query("ALL", self._heard)
+                elif self.status_query_s and self.status_id \
+                        and now - self._queried >= self.status_query_s:
+                    self._queried = now
+                    await self._query(self.status_id, self._status_heard)
             except LinkError as exc:
                 self._fail(exc)
             self._heard.clear()
@@ -369,24 +419,31 @@ class AsciiPoller(BoardPoller):
                 async with asyncio.timeout(poll):
                     await self._heard.wait()
 
-    async def _probe(self) -> None:
-        """``QRY,ALL``: a whole telemetry cycle now; a timeout if nothing answers."""
-        async with self.bus.lock:
-            await self.bus.quiet()
-            self._heard.clear()
-            t0 = time.perf_counter()
-            self.bus.write(format_sentence([self.board.talker + "QRY", "ALL"]))
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    await self._heard.wait()
-            except TimeoutError:
-                raise LinkError("timeout", f"board {self.board.name} ({self.where}) "
-                                f"{self.board.talker}QRY,ALL",
-                                f"no sentence in {self.timeout_s:g} s") from None
-            finally:
-                self.bus.quiet_from_now()
-        self.stats.last_latency_s = time.perf_counter() - t0
-        self.stats.latencies_s.append(self.stats.last_latency_s)
+    async def _query(self, what: str, answered: asyncio.Event) -> None:
+        """``QRY,<what>`` (``ALL``: a whole telemetry cycle; the status sentence's id: that
+        sentence) and time the round trip to ``answered``; a timeout (after ``retries``
+        repeats) if nothing answers."""
+        where = f"board {self.board.name} ({self.where}) {self.board.talker}QRY,{what}"
+        for attempt in range(self.retries + 1):
+            async with self.bus.lock:
+                await self.bus.quiet()
+                answered.clear()
+                t0 = time.perf_counter()
+                self.bus.write(format_sentence([self.board.talker + "QRY", what]))
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        await answered.wait()
+                except TimeoutError:
+                    if attempt == self.retries:
+                        raise LinkError("timeout", where, f"no answer in {self.timeout_s:g} s"
+                                        ) from None
+                    self.stats.failure("timeout")  # retried: counted, not yet a failed poll
+                    continue
+                finally:
+                    self.bus.quiet_from_now()
+            self.stats.last_latency_s = time.perf_counter() - t0
+            self.stats.latencies_s.append(self.stats.last_latency_s)
+            return
 
     # --- commands ------------------------------------------------------------------------
     async def command(self, path: str, value: float) -> CommandResult:
@@ -397,28 +454,31 @@ class AsciiPoller(BoardPoller):
         words = parse_sentence(line)
         name, keys = words[1], tuple(int(w) for w in words[2:-1])
         where = f"board {self.board.name} ({self.where}) {words[0]},{name}"
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[(name, keys)] = fut
-        t0 = time.perf_counter()
-        try:
-            async with self.bus.lock:
-                await self.bus.quiet()
-                self.listen()
-                self.bus.write(line)
-                try:
-                    async with asyncio.timeout(self.timeout_s):
-                        reply = await fut
-                finally:
-                    self.bus.quiet_from_now()
-        except TimeoutError:
-            self.stats.failure("timeout")
-            return CommandResult(False, path, value, "timeout",
-                                 f"{where}: no ACK/NAK in {self.timeout_s:g} s")
-        except LinkError as exc:
-            self.stats.failure(exc.reason)
-            return CommandResult(False, path, value, exc.reason, str(exc))
-        finally:
-            self._pending.pop((name, keys), None)
+        for attempt in range(self.retries + 1):  # a lost ACK: the command again (idempotent)
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending[(name, keys)] = fut
+            t0 = time.perf_counter()
+            try:
+                async with self.bus.lock:
+                    await self.bus.quiet()
+                    self.listen()
+                    self.bus.write(line)
+                    try:
+                        async with asyncio.timeout(self.timeout_s):
+                            reply = await fut
+                    finally:
+                        self.bus.quiet_from_now()
+                break
+            except TimeoutError:
+                self.stats.failure("timeout")
+                if attempt == self.retries:
+                    return CommandResult(False, path, value, "timeout",
+                                         f"{where}: no ACK/NAK in {self.timeout_s:g} s")
+            except LinkError as exc:
+                self.stats.failure(exc.reason)
+                return CommandResult(False, path, value, exc.reason, str(exc))
+            finally:
+                self._pending.pop((name, keys), None)
         if not reply.ok:
             self.stats.failure("nak")
             return CommandResult(False, path, value, "nak", f"{where}: NAK {reply.detail}")

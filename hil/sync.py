@@ -4,15 +4,19 @@
 sampled into the mirror, all Good), it
 
 * overwrites each channel a board measures with the board's value, its quality and the board's
-  sample time (simulated seconds); where several boards report one channel, the first board
-  given wins while it is good;
+  sample time (simulated seconds); where several boards report one channel, the best link wins
+  (good, then stale, then offline), and among equal links the finest encoding (the smallest
+  quantisation, :meth:`hil.boardfile.Board.quantisation`), then the first board given. A bit
+  that only says whether an enum is at one label (a switch, such as the power board's heater
+  feed) measures nothing and never shows: the mode comes from a board that encodes it whole;
 * marks every channel no board measures ``UNCERTAIN_SUBSTITUTE`` (the model's estimate), except
   the twin's own ``sim.*`` channels (simulated time), which stay Good;
 * computes residuals, measured − model, for channels both measured (Good) and modelled, the
   model taken at the board's sample time (below);
 * fills the ``hil.*`` channels of a twin built with its boards (:mod:`twin.catalogue`):
-  ``hil.<board>.online`` (Good; Bad waiting for initial data until the board first answers or
-  ``offline_after_s`` has passed since its poller started, so that start-up raises no alarm),
+  ``hil.<board>.online`` (Good; Bad waiting for initial data until the board first answers, or
+  its first poll has failed and ``offline_after_s`` has passed since its poller started, so
+  that start-up raises no alarm),
   the link counters (Good), ``hil.<board>.latency_ms`` (Good once a round trip was timed) and
   ``hil.residual.<path>`` (Good while the board is good and the reading unflagged; else NaN
   with Bad sensor failure or Bad no communication).
@@ -22,7 +26,10 @@ or outside the sensor's range; ``stale`` → Uncertain (last usable); ``offline`
 communication), keeping the last value. It runs before the twin's other frame listeners (OPC
 UA publisher, recorder), so that they see the synced mirror; :meth:`HilSync.run` re-applies
 the boards between frames (a paused twin does not refresh) and has the alarm book judge the
-result, so that a lost board turns Bad, and its link alarm rises, on time.
+result: every publishing period, at once when a poller's link state moves (an answer after a
+failure, a first failure), and at each poller's next deadline (:meth:`BoardPoller.next_change
+<hil.poller.BoardPoller.next_change>`: ``last_ok + offline_after_s`` and the like), so that a
+lost board turns Bad, and its link alarm rises, within two poll periods.
 
 Model at the sample time: a board's reading is compared with the plant frame in force when the
 board sampled (the newest of the last ``history`` frames at or before its sample time), not the
@@ -66,6 +73,7 @@ log = logging.getLogger(__name__)
 LINK_STATUS = {"good": GOOD, "stale": UNCERTAIN_LAST_USABLE, "offline": BAD_NO_COMMUNICATION}
 RANK = {"good": 0, "stale": 1, "offline": 2}
 SAMPLE_TIME_SLACK_S = 0.0015  # board sample times are whole milliseconds, rounded down
+DEADLINE_MARGIN_S = 1e-4  # re-apply this long after a link deadline: the state has moved
 
 
 class HilSync:
@@ -79,6 +87,8 @@ class HilSync:
             for path in p.paths:
                 if path in cat:
                     self.sources.setdefault(path, []).append((p, cat[path].index))
+        for boards in self.sources.values():  # the finest encoding first (a stable sort)
+            boards.sort(key=lambda b: b[0].board.quantisation(cat.channels[b[1]].path))
         self.measured = np.zeros(len(cat), dtype=bool)
         for path in self.sources:
             self.measured[cat[path].index] = True
@@ -211,18 +221,45 @@ class HilSync:
             out[p.board.name] = p.stats.as_dict()
         return out
 
+    def _link_states(self, now: float) -> list[tuple[str, bool]]:
+        return [(p.link_state(now), p.waiting(now)) for p in self.pollers]
+
+    def next_change(self, now: float) -> float:
+        """The earliest instant after ``now`` at which a poller's link state moves by the
+        clock alone (``math.inf``: none), a little after it so that the state has moved."""
+        return min((p.next_change(now) for p in self.pollers), default=math.inf) \
+            + DEADLINE_MARGIN_S
+
     async def run(self, stop: asyncio.Event | None = None, period_s: float | None = None
                   ) -> None:
         """Re-apply every ``period_s`` (default: the twin's publishing period) when no frame
-        did, tell the mirror listeners (the OPC UA publisher) and judge the alarms on the
-        result, until ``stop`` is set."""
+        did, at once when a poller's link state moves, and at every poller deadline
+        (:meth:`next_change`); each time tell the mirror listeners (the OPC UA publisher) and
+        judge the alarms on the result, until ``stop`` is set."""
         stop = stop or asyncio.Event()
         period_s = period_s or 1.0 / self.twin.publish_hz
-        while not stop.is_set():
-            seen = self.applied
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(period_s):
-                    await stop.wait()
-            if self.applied == seen and not stop.is_set():
-                self.apply()
-                self.twin.mirror_changed()
+        wake = asyncio.Event()
+        for p in self.pollers:
+            p.link_listeners.append(wake.set)
+        stopping = asyncio.get_running_loop().create_task(stop.wait())
+        stopping.add_done_callback(lambda _: wake.set())
+        try:
+            while not stop.is_set():
+                seen = self.applied
+                now = time.monotonic()
+                before = self._link_states(now)
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(period_s, self.next_change(now) - now)):
+                        await wake.wait()
+                if stop.is_set():
+                    break
+                if wake.is_set() or self.applied == seen \
+                        or self._link_states(time.monotonic()) != before:
+                    self.apply()
+                    self.twin.mirror_changed()
+        finally:
+            stopping.cancel()
+            for p in self.pollers:
+                with contextlib.suppress(ValueError):
+                    p.link_listeners.remove(wake.set)

@@ -108,7 +108,14 @@ def _table(rows: Sequence[Field], registers: bool, templates: Sequence[Field] = 
         typ = f.type + (f" {f.word_order}" if f.width == 2 and not templates else "")
         rng = f"{_num(f.range[0])}..{_num(f.range[1])}" if f.range else ""
         desc = f.description
-        if f.enum:
+        if f.switch and f.states:
+            off, on = f.enum[f.states[0]], f.enum[f.states[1]]
+            others = [e for e in f.enum if e != off]
+            desc += (f" (a switch: 0 = {off}, 1 = {' or '.join(others)}; writing 1 selects {on} "
+                     f"from {off} and leaves {' or '.join(o for o in others if o != on)} as it "
+                     f"is; command only: a read cannot tell {' and '.join(others)} apart, so "
+                     "the twin takes no measurement from it)")
+        elif f.enum:
             desc += " (" + (f"0 = {f.enum[f.states[0]]}, 1 = {f.enum[f.states[1]]}"
                             if f.states else ", ".join(f"{i} = {e}" for i, e in
                                                        enumerate(f.enum))) + ")"
@@ -136,7 +143,28 @@ def render_link(board: Board) -> list[str]:
     b, timeout_ms = board, board.link.timeout_s * 1000.0
     n = len(board.residual_limits())
     counters = ", ".join(f"`.{c}`" for c in HIL_COUNTERS)
-    return ["### Link and residual channels", "",
+    ln = b.link
+    tries = {0: "not at all", 1: "once", 2: "twice"}.get(ln.retries, f"up to {ln.retries} times")
+    if b.protocol == "ascii":
+        poll = (f"The poller waits {_num(timeout_ms)} ms for an answer to a query or command "
+                f"(`[link] timeout_s`) and repeats one that went unanswered {tries} "
+                f"(`retries`); it asks for the status sentence every "
+                f"{_num(ln.status_query_s)} s (`status_query_s`) to time the round trip, and "
+                f"asks for a whole cycle when the line has been silent for 1.25 telemetry "
+                f"periods." if ln.status_query_s else
+                f"The poller waits {_num(timeout_ms)} ms for an answer to a query or command "
+                f"(`[link] timeout_s`) and repeats one that went unanswered {tries} "
+                "(`retries`); `status_query_s = 0`: no status queries, so the latency is "
+                "timed on commands and on queries after a silence only.")
+    else:
+        poll = (f"The poller reads every table once per {_num(1000.0 / b.sample_rate_hz)} ms "
+                f"and waits {_num(timeout_ms)} ms for each answer (`[link] timeout_s`); a "
+                f"request that timed out or came back garbled is repeated {tries} "
+                "(`retries`), one with an exception answer or on a link that is down is not.")
+    return ["### Poller", "", poll + " The first failure of an outage is logged as a warning "
+            "naming the board and address, repeats at debug level, the recovery at info level "
+            "with the outage's length.", "",
+            "### Link and residual channels", "",
             f"`hil.{b.name}.online` (bool; red when 0: no answer for two poll periods), the "
             f"counters {counters}, and `hil.{b.name}.latency_ms` (median of the last "
             f"{LATENCY_WINDOW} round trips"
@@ -169,7 +197,9 @@ def render_all(boards: Iterable[Board]) -> str:
             "differs from the default), else 6 σ of the sensor noise plus 2 × the resolution. "
             "With about a thousand noisy readings a second on the shipped boards, 4 σ would "
             "raise a false alarm every quarter minute, 6 σ about once a week. The red limit is "
-            "twice the yellow one; where two boards measure a channel, the looser limits apply. "
+            "twice the yellow one; where two boards measure a channel, the looser limits "
+            "apply, and the mirror shows the board with the better link, then the finer "
+            "encoding (the smaller *quantisation ±*), then the board listed first. "
             "The twin's alarm book raises limit alarms on all these channels: a board offline, "
             "a slow link, a sensor or a model that disagrees.\n")
     return head + "\n" + "\n".join(render_markdown(b).rstrip("\n") + "\n" for b in boards)

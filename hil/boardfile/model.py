@@ -85,6 +85,15 @@ class Field:
         return head if head in ("status", "setting") else "channel"
 
     @property
+    def switch(self) -> bool:
+        """A bit standing for an enum channel of more than two labels (``states``): bit 0 is
+        ``states[0]``, bit 1 any other label. It takes every label as a command (``states[0]``
+        → 0, the others → 1), but a read only tells whether the channel is at ``states[0]``: it
+        is a command encoding, not a measurement of the channel (:meth:`Board.paths` leaves it
+        out, so the mirror never shows it)."""
+        return self.states is not None and len(self.enum) > 2
+
+    @property
     def width(self) -> int:
         return 2 if TYPES[self.type][0] == 32 else 1
 
@@ -175,10 +184,18 @@ class Board:
             for _, f in c.instances:
                 yield f
 
+    def measuring(self) -> Iterable[Field]:
+        """The fields whose reads measure a catalogue channel (no commands, no switches)."""
+        return (f for f in self.all_fields()
+                if f.kind == "channel" and f.table != "command" and not f.switch)
+
     def paths(self) -> tuple[str, ...]:
-        """Catalogue channels this board reports, in board order, without repeats."""
-        return tuple(dict.fromkeys(f.key for f in self.all_fields()
-                                   if f.kind == "channel" and f.table != "command"))
+        """Catalogue channels this board measures, in board order, without repeats."""
+        return tuple(dict.fromkeys(f.key for f in self.measuring()))
+
+    def quantisation(self, path: str) -> float:
+        """± quantisation of the finest field measuring ``path`` (inf: none measures it)."""
+        return min((f.max_error for f in self.measuring() if f.key == path), default=math.inf)
 
     def residual_limits(self) -> dict[str, tuple[float, float]]:
         """Measured channel → (yellow, red) limits of its residual, for the channels that have

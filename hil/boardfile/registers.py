@@ -152,7 +152,7 @@ def check_command(f: Field, value: float) -> str | None:
         return f"{value:g} is not a whole number"
     lo, hi = (0.0, len(f.enum) - 1.0) if f.enum and not f.states else f.limits
     if f.type == "bool":
-        lo, hi = 0.0, 1.0
+        lo, hi = (0.0, len(f.enum) - 1.0) if f.switch else (0.0, 1.0)
     if not lo <= value <= hi:
         return f"{value:g} is outside {lo:g}..{hi:g}"
     return None

@@ -59,7 +59,11 @@ class LinkSection:
     host: str = param("127.0.0.1", doc="TCP host of a real board")
     port: int = param(502, ge=0, le=65535, doc="TCP port of a real board")
     timeout_s: float = param(0.5, gt=0.0, le=60.0, doc="poller answer timeout")
+    retries: int = param(1, ge=0, le=10, doc="poller retries of a request that timed out or "
+                         "came back garbled (not after an exception, NAK or link down)")
     telemetry_period_s: float = param(1.0, gt=0.0, le=3600.0, doc="ASCII telemetry period")
+    status_query_s: float = param(5.0, ge=0.0, le=3600.0, doc="ASCII: ask for the status "
+                                  "sentence this often to time the round trip; 0: never")
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,23 @@ async def test_single_and_multiple_writes_reach_the_callback_and_read_back(trans
         assert (await c.read_coils(33, count=1, device_id=1)).bits[0] is False
 
 
+async def test_the_heater_feed_switch_leaves_a_mode_that_is_already_fed_as_it_is(transport):
+    """Coil 32 + i is the heater feed: on for auto and for on. Writing 1 to a feed already on
+    changes nothing (a heater forced on stays on); 1 from off selects auto; 0 selects off."""
+    auto, off, on = 0.0, 1.0, 2.0  # catalogue order
+    src = constant({"power.battery.1.heater_mode": on, "power.battery.2.heater_mode": off})
+    got, sink = recorder()
+    async with modbus_stub(transport, source=src, on_command=sink) as stub, client(stub) as c:
+        assert (await c.read_coils(32, count=2, device_id=1)).bits[:2] == [True, False]
+        assert not (await c.write_coil(32, True, device_id=1)).isError()
+        assert not (await c.write_coil(33, True, device_id=1)).isError()
+        assert got == [("power.battery.2.heater_mode", auto)]
+        assert src.values["power.battery.1.heater_mode"] == on
+        assert not (await c.write_coil(32, False, device_id=1)).isError()
+        assert got[-1] == ("power.battery.1.heater_mode", off)
+        assert (await c.read_coils(32, count=2, device_id=1)).bits[:2] == [False, True]
+
+
 async def test_unsupported_functions_and_tables_answer_01(transport):
     async with modbus_stub(transport) as stub, client(stub) as c:
         r = await c.read_exception_status(device_id=1)  # function 07: not implemented

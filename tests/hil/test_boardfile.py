@@ -173,9 +173,8 @@ def test_a_plant_frame_survives_encode_and_decode_within_the_stated_quantisation
         board = load_board(name, CAT)
         values = {p: float(frame[CAT[p].index]) for p in board.paths()}
         decoded = decode(board, encode(board, values))
-        for f in board.fields:
-            if f.kind == "channel":
-                assert abs(decoded[f.key].value - values[f.key]) <= f.scale / 2 + 1e-9, f.key
+        for f in board.measuring():
+            assert abs(decoded[f.key].value - values[f.key]) <= f.scale / 2 + 1e-9, f.key
 
 
 def test_decode_block_takes_only_fields_wholly_inside_the_block():
@@ -188,7 +187,7 @@ def test_decode_block_takes_only_fields_wholly_inside_the_block():
     assert got["power.bus.current_a"].value == pytest.approx(800.25)
 
 
-def test_coil_states_map_an_enum_channel_onto_a_bit():
+def test_a_coil_for_a_three_way_mode_is_a_switch_a_command_and_no_measurement():
     power = load_board("power", CAT)
     f = power.field_at("coils", 32)
     assert f.key == "power.battery.1.heater_mode"
@@ -198,6 +197,16 @@ def test_coil_states_map_an_enum_channel_onto_a_bit():
     assert encode_value(f, on)[0] == [1]
     assert decode_words(f, [0]).value == off
     assert decode_words(f, [1]).value == auto
+    assert f.switch
+    # every mode is a command: "on" is the heater feed switched on, like "auto"
+    assert encode_write(power, "power.battery.1.heater_mode", on).values == (1,)
+    assert encode_write(power, "power.battery.1.heater_mode", off).values == (0,)
+    # ... but a read of the bit cannot tell auto from on: the board does not measure the mode
+    assert "power.battery.1.heater_mode" not in power.paths()
+    assert "power.battery.1.heater_on" in power.paths()  # the heater's state, a discrete input
+    thermal = load_board("thermal", CAT)
+    assert "power.battery.1.heater_mode" in thermal.paths()  # a register holds it whole
+    assert not thermal.command_field("power.battery.1.heater_mode").switch
 
 
 def test_encode_write_picks_the_function_for_each_command():
@@ -305,6 +314,11 @@ BAD = [
      "no [[coils]] for protocol 'ascii'"),
     ("[link]\nbaud = 115200", "[link]\nbaud = 115200.5", "link.baud", "115200.5",
      "an integer >= 300 and <= 4e+06"),
+    ("retries = 1  ", "retries = 11  ", "link.retries", "11", "an integer >= 0 and <= 10"),
+    ("retries = 1  ", "retries = 0.5  ", "link.retries", "0.5", "an integer"),
+    ("timeout_s = 0.2", "timeout_s = 0.0", "link.timeout_s", "0.0", "> 0"),
+    ("[link]\nbaud", "[link]\nstatus_query_s = -1.0\nbaud", "link.status_query_s", "-1.0",
+     ">= 0"),
 ]
 
 

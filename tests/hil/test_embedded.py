@@ -16,6 +16,8 @@ from hilkit import boards_twin, new_twin, until
 from twin.embedded import EmbeddedBoards, board_command
 from twin.runtime import BAD_NO_COMMUNICATION, GOOD, UNCERTAIN_SUBSTITUTE
 
+SCHEDULING_S = 0.03
+
 
 @contextlib.asynccontextmanager
 async def running(speed=1.0, with_channels=False):
@@ -51,11 +53,13 @@ async def test_a_lost_board_is_bad_within_two_polls_and_good_within_a_second_of_
         poller = hil.pollers[board]
         await until(lambda: all_good(twin, hil, board), 5.0)
         period = poller.period_s
+        lost = time.monotonic()  # the board answers no more from here (at the latest)
         await hil.stubs[board].close()
-        lost = time.monotonic()
         await until(lambda: bool(np.all(statuses(twin, hil, board) == BAD_NO_COMMUNICATION)),
-                    2 * period + 0.5)
-        assert time.monotonic() - lost <= 2 * period + 0.1  # 0.1: the sync's 50 ms re-apply
+                    2 * period + 0.5, every=0.002)
+        # the sync wakes at the poller's offline deadline (its last answer + two periods);
+        # SCHEDULING_S is the event loop's lateness on a busy machine, and the 2 ms checks
+        assert time.monotonic() - lost <= 2 * period + SCHEDULING_S
         for other in hil.pollers:  # the other boards carry on (on a loaded 2-core machine a
             if other != board:     # 10 Hz board can miss its 0.2 s window now and then: Good
                 q = hil.pollers[other]  # again within a second is what matters)
@@ -113,6 +117,23 @@ async def test_all_three_boards_track_the_plant_at_ten_times_real_time():
             assert links[b]["online"] is True
             assert links[b]["polls"] > 0
             assert links[b]["timeouts"] == 0
+
+
+async def test_heater_mode_on_shows_as_on_and_good_from_the_board_that_encodes_it_whole():
+    """The power board's heater coil is a feed switch (1 for auto and on): no measurement of
+    the mode. The thermal board's mode register is, so the mirror shows "on" as "on"."""
+    async with running() as (twin, hil):
+        path = "power.battery.1.heater_mode"
+        on = float(twin.catalogue[path].enum.index("on"))
+        await until(lambda: all_good(twin, hil, "thermal") and all_good(twin, hil, "power"), 5.0)
+        assert [p.board.name for p, _ in hil.sync.sources[path]] == ["thermal"]
+        assert twin.commands.call("SetHeaterMode", {"string": 1, "mode": "on"}).ok
+        assert twin.plant.inputs.heater_mode[0] == on
+        i = twin.catalogue[path].index
+        await until(lambda: twin.mirror.values[i] == on and twin.mirror.status[i] == GOOD, 3.0)
+        power = hil.pollers["power"]
+        await until(lambda: power.values[path].raw == 1, 2.0)  # the feed is on
+        assert twin.mirror.values[i] == on  # ... and the coil does not make it "auto"
 
 
 def test_board_channels_map_to_the_twins_commands():

@@ -19,6 +19,7 @@ from firmware_stubs import make_stub
 from firmware_stubs.sources import plant_source
 from hil.boardfile import load_boards
 from hil.lab import LabBoards, board_writes, load_lab, run_lab
+from twin.embedded import command_sink
 from twin.errors import ConfigError
 from twin.runtime import GOOD
 
@@ -62,9 +63,9 @@ name = "thermal"
 host = "bench-thermal.local"
 """), CAT)
     power, thermal = lab.boards
-    assert (power.board.link.baud, power.board.link.parity, power.board.link.timeout_s) == (
-        19200, "E", 0.3)
-    assert dict(power.poller_options) == {"retries": 0, "period_s": 0.5}
+    ln = power.board.link
+    assert (ln.baud, ln.parity, ln.timeout_s, ln.retries) == (19200, "E", 0.3, 0)
+    assert dict(power.poller_options) == {"period_s": 0.5}
     shipped = load_boards(CAT)
     assert power.board.link.stopbits == shipped["power"].link.stopbits  # the rest: the file's
     assert power.board.fields == shipped["power"].fields
@@ -94,6 +95,10 @@ BAD = [
      "> 0"),
     ("[[board]]\nname = 'power'\ndevice = '/dev/x'\ntelemetry_period_s = 1.0",
      "board[0].telemetry_period_s", "poll_period_s"),
+    ("[[board]]\nname = 'power'\ndevice = '/dev/x'\nstatus_query_s = 1.0",
+     "board[0].status_query_s", "every poll is timed"),
+    ("[[board]]\nname = 'power'\ndevice = '/dev/x'\nretries = 11", "board[0].retries",
+     "<= 10"),
     ("[[board]]\nname = 'power'\ndevice = '/dev/x'\nbuad = 9600", "board[0].buad",
      "known keys"),
     ("[[board]]\nname = 'power'\ndevice = '/dev/x'\n[[board]]\nname = 'power'\n"
@@ -157,18 +162,23 @@ def test_twin_commands_map_to_the_board_channels_that_carry_them_out():
 
 # --- against boards on wires -----------------------------------------------------------------
 @contextlib.asynccontextmanager
-async def boards_on_wires(twin, tmp_path):
+async def boards_on_wires(twin, tmp_path, world=None):
     """Stubs as stand-alone boards (sensing the plant, commands recorded), and a lab file
-    pointing at them: the power board's and the rack's pty paths, the thermal board's port."""
+    pointing at them: the power board's and the rack's pty paths, the thermal board's port.
+    With ``world`` (a twin), the boards sense its plant and obey the commands they receive."""
     boards = load_boards(CAT)
     received: list[tuple[str, str, float]] = []
     stubs = []
+    sensed = world if world is not None else twin
+    obey = command_sink(world) if world is not None else None
     try:
         for name in ("power", "thermal", "rack"):
             def record(path, value, name=name):
                 received.append((name, path, value))
+                if obey is not None:
+                    obey(path, value)
             kw = {"host": "127.0.0.1", "port": 0} if name == "thermal" else {}
-            stubs.append(await make_stub(boards[name], plant_source(twin.plant, CAT),
+            stubs.append(await make_stub(boards[name], plant_source(sensed.plant, CAT),
                                          on_command=record, **kw).start())
         power, thermal, rack = stubs
         path = write(tmp_path, f"""
@@ -217,6 +227,34 @@ async def test_the_twin_polls_the_lab_boards_and_forwards_its_commands_to_them(t
             assert ("power", "compute.rack.3.enabled", 0.0) in received
             assert ("rack", "compute.rack.3.enabled", 0.0) in received
             await until(lambda: twin.mirror.value("thermal.pump.2.speed_pct") == 55.0, 3.0)
+        finally:
+            stop.set()
+            await task
+
+
+async def test_heater_mode_on_is_confirmed_by_both_boards_and_the_world_stays_on(tmp_path):
+    """SetHeaterMode "on" goes to the thermal board's mode register (2) and the power board's
+    heater feed switch (1): both confirm, whichever lands first, and the mode the boards'
+    world ends in, and the twin's mirror shows, is "on", not the switch's "auto"."""
+    world = new_twin()  # the boards sense and obey a plant of their own
+    twin = new_twin(mode="realtime")
+    path = "power.battery.1.heater_mode"
+    enum = list(CAT[path].enum)
+    stop = asyncio.Event()
+    async with boards_on_wires(twin, tmp_path, world=world) as (lab_config, received, _), \
+            LabBoards(twin, lab_config) as lab:
+        task = asyncio.get_running_loop().create_task(twin.run(stop))
+        try:
+            await until(lambda: bool(np.all(measured_status(twin, lab) == GOOD)), 5.0)
+            for mode in ("off", "on", "auto", "on"):
+                assert twin.commands.call("SetHeaterMode", {"string": 1, "mode": mode}).ok
+                await lab.settle()
+                assert all(r.ok for r in lab.forwarded), lab.forwarded
+                assert enum[world.plant.inputs.heater_mode[0]] == mode, (mode, received)
+            assert len(lab.forwarded) == 8  # each mode to both boards
+            i = CAT[path].index
+            await until(lambda: twin.mirror.values[i] == enum.index("on")
+                        and twin.mirror.status[i] == GOOD, 3.0)
         finally:
             stop.set()
             await task

@@ -3,14 +3,15 @@ hil.* channels of a twin built with its boards."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 
 import pytest
-from hilkit import BOARDS, boards_twin, new_twin
+from hilkit import BOARDS, CAT, boards_twin, new_twin, until
 
-from hil.boardfile import Decoded, Flag
+from hil.boardfile import Decoded, Flag, parse_board
 from hil.modbus import LinkError
 from hil.poller import BoardPoller
 from hil.sync import HilSync
@@ -142,6 +143,9 @@ def test_a_board_not_heard_since_start_is_waiting_then_offline_with_a_link_alarm
     assert status(twin, "hil.thermal.latency_ms") == BAD_WAITING_FOR_INITIAL_DATA  # none timed
     assert status(twin, "hil.thermal.polls") == GOOD and value(twin, "hil.thermal.polls") == 0
     assert "hil.thermal.online" not in [a.path for a in twin.alarms.evaluate()]
+    sync.apply(now + p.offline_after_s + 0.01)  # not asked yet (a busy start): still waiting
+    assert status(twin, "hil.thermal.online") == BAD_WAITING_FOR_INITIAL_DATA
+    p.failing = LinkError("timeout", "x")  # the first poll failed
     sync.apply(now + p.offline_after_s + 0.01)
     assert value(twin, "hil.thermal.online") == 0.0
     assert status(twin, "hil.thermal.online") == GOOD
@@ -215,3 +219,83 @@ def test_a_twin_built_without_boards_has_no_hil_channels_and_the_sync_says_so(ca
     assert sync.links == [] and sync.residual_index == {}
     sync.apply()  # still syncs the measured channels
     assert status(twin, PATH) == BAD_NO_COMMUNICATION
+
+
+def small_board(name, scale):
+    return parse_board(f"""
+[board]
+name = "{name}"
+protocol = "modbus_tcp"
+firmware_version = "1.0"
+[[input_registers]]
+address = 0
+path = "{PATH}"
+type = "int16"
+scale = {scale}
+""", CAT, f"<{name}>")
+
+
+def test_where_two_boards_measure_a_channel_the_better_link_then_the_finer_encoding_wins():
+    twin = new_twin()
+    coarse = BoardPoller(small_board("coarse", 0.1), period_s=0.2)
+    fine = BoardPoller(small_board("fine", 0.01), period_s=0.2)
+    sync = HilSync(twin, [coarse, fine])  # the coarse board given first
+    coarse.values[PATH], fine.values[PATH] = Decoded(20.1, 201), Decoded(20.07, 2007)
+    now = time.monotonic()
+    coarse.last_ok = fine.last_ok = now
+    sync.apply(now)
+    assert twin.mirror.value(PATH) == 20.07  # equal links: the finer encoding
+    fine.failing = LinkError("timeout", "x")
+    sync.apply(now + 0.1)
+    assert twin.mirror.value(PATH) == 20.1  # the better link first
+    assert status(twin, PATH) == GOOD
+
+
+def test_next_change_is_when_the_link_state_moves_by_the_clock_alone(setup):
+    _, p, sync = setup
+    assert p.next_change(0.0) == math.inf  # not started, never heard
+    p.started = 100.0
+    assert p.next_change(100.0) == math.inf  # waiting for the first poll to end
+    p.failing = LinkError("timeout", "x")
+    assert p.next_change(100.0) == pytest.approx(100.4)  # the start-up wait ends
+    p.failing = None
+    p.last_ok = 101.0
+    assert p.next_change(101.0) == pytest.approx(101.3)  # stale after 1.5 periods
+    assert p.next_change(101.35) == pytest.approx(101.4)  # offline after two
+    assert p.next_change(101.5) == math.inf
+    assert sync.next_change(101.0) == pytest.approx(101.3, abs=1e-3)
+
+
+async def test_the_sync_re_applies_at_a_pollers_offline_deadline_not_a_period_later(setup):
+    twin, p, sync = setup
+    p.values[PATH] = Decoded(20.0, 2000)
+    p.started = p.last_ok = time.monotonic()
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(sync.run(stop, period_s=30.0))
+    try:
+        # no frames and a 30 s period: only the deadlines can wake it
+        t0 = time.monotonic()
+        bad_at = t0 + await until(lambda: status(twin, PATH) == BAD_NO_COMMUNICATION, 2.0,
+                                  every=0.002)
+    finally:
+        stop.set()
+        await task
+    offline_at = p.last_ok + p.offline_after_s
+    assert offline_at <= bad_at <= offline_at + 0.03  # at the deadline, scheduling aside
+
+
+async def test_the_sync_re_applies_at_once_when_a_poller_fails(setup):
+    twin, p, sync = setup
+    p.values[PATH] = Decoded(20.0, 2000)
+    p.started = p.last_ok = time.monotonic()
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(sync.run(stop, period_s=30.0))
+    try:
+        await until(lambda: p.link_listeners, 1.0)  # the sync is listening
+        p._fail(LinkError("timeout", "board thermal: test"))  # what a failed poll does
+        took = await until(lambda: status(twin, PATH) == UNCERTAIN_LAST_USABLE, 1.0,
+                           every=0.002)
+    finally:
+        stop.set()
+        await task
+    assert took < 0.1  # not the 0.3 s stale deadline, nor the 30 s period
