@@ -4,9 +4,9 @@
         print(format_summary(summarise_run(run), limit_violations(run)))
     compare_runs(RunStore.open("runs/pump"), RunStore.open("runs/pump-shed"))
 
-Summary and violations: :mod:`.summary`; two runs: :mod:`.compare`; CSV and line protocol:
-:mod:`.export`; PNG plots (matplotlib, imported lazily): :mod:`.plots`; ``twin review``:
-:mod:`.cli`.
+Summary and violations: :mod:`.summary`; energy books' totals: :mod:`.energy`; two runs:
+:mod:`.compare`; CSV and line protocol: :mod:`.export`; PNG plots and the incident sheet
+(matplotlib, imported lazily): :mod:`.plots`; ``twin review``: :mod:`.cli`.
 """
 
 from twin.review.compare import compare_runs, first_divergence, format_comparison, run_metrics

@@ -3,7 +3,11 @@
 Everything is computed from the store (frames read in chunks of ticks, so a day at 1 s fits in
 memory a chunk at a time). Limits are the catalogue's yellow/red limits stored with the run;
 a violation lasts from the first tick outside the limits to the first tick back inside
-(sample-and-hold: the value holds until the next tick), or to the end of the run ("ongoing").
+(sample-and-hold: the value holds until the next tick), or to the end of the run ("ongoing");
+its worst value is the one furthest beyond the innermost limit on its side (yellow where the
+channel has one, else red), so one-sided and red-only limits have a true worst too. The energy
+books' totals: :mod:`twin.review.energy`. Alarm transitions are the run's alarms table (what
+the twin judged while recording, live or batch), not re-judged here.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from twin.review.energy import Integrator, energy_books, format_energy
 from twin.store import RunReader
 
 CHUNK_TICKS = 4096
@@ -29,7 +34,7 @@ class Violation:
     start_s: float
     end_s: float
     duration_s: float
-    worst: float  # the value furthest outside
+    worst: float  # the value furthest beyond the limits (past the innermost limit on its side)
     ongoing: bool  # still outside at the end of the run
 
 
@@ -70,9 +75,14 @@ def limit_violations(run: RunReader, t0: float | None = None, t1: float | None =
     worst_lvl = np.zeros(idx.size, dtype=int)
     worst_val = np.full(idx.size, np.nan)
     out: list[Violation] = []
-    with np.errstate(invalid="ignore"):
-        mid = np.where(np.isfinite(ylo) & np.isfinite(yhi), (ylo + yhi) / 2,
-                       np.where(np.isfinite(ylo), ylo, yhi))
+    # "worst": the value furthest beyond the innermost limit on its side (yellow if the
+    # channel has one there, else red), so one-sided and red-only limits are measured too
+    lo = np.where(np.isfinite(ylo), ylo, rlo)
+    hi = np.where(np.isfinite(yhi), yhi, rhi)
+
+    def beyond(v: np.ndarray) -> np.ndarray:
+        return np.maximum(lo - v, v - hi)
+
     last_t = math.nan
     for times, frames in iter_frames(run, t0, t1, progress=progress):
         x = frames[:, idx]
@@ -84,7 +94,8 @@ def limit_violations(run: RunReader, t0: float | None = None, t1: float | None =
             start[opening] = t
             worst_val[opening] = row[opening]
             inside = bad & ~opening
-            further = inside & (np.abs(row - mid) > np.abs(worst_val - mid))
+            with np.errstate(invalid="ignore"):
+                further = inside & (beyond(row) > beyond(worst_val))
             worst_val[further] = row[further]
             worst_lvl[bad] = np.maximum(worst_lvl[bad], lv[bad])
             closing = ~bad & ~np.isnan(start)
@@ -120,9 +131,11 @@ def summarise_run(run: RunReader, progress: bool = False) -> dict[str, Any]:
     sun_t: list[np.ndarray] = []
     sun_v: list[np.ndarray] = []
     books: dict[str, list[float]] = {}
+    integ = Integrator(chans)
     n = 0
     for times, frames in iter_frames(run, progress=progress):
         n += times.size
+        integ.add(times, frames)
         for g, cols in groups.items():
             sub = frames[:, cols]
             if not np.isfinite(sub).any():
@@ -142,6 +155,7 @@ def summarise_run(run: RunReader, progress: bool = False) -> dict[str, Any]:
     duration = float(span[1] - span[0])
     out: dict[str, Any] = {"run": str(run.directory), "satellite": run.meta.satellite,
                            "origin": run.meta.origin, "seed": run.meta.seed,
+                           "run_id": run.meta.run_id,
                            "start_s": span[0], "end_s": span[1], "duration_s": duration,
                            "ticks": n, "parent": run.meta.parent_path,
                            "fork_t_s": run.meta.fork_t_s}
@@ -153,6 +167,7 @@ def summarise_run(run: RunReader, progress: bool = False) -> dict[str, Any]:
         out["eclipses"] = int(np.sum(s[:-1] & ~s[1:]))
     out["energy_books"] = {
         k: {"final": v[-1], "max_abs": float(np.nanmax(np.abs(v)))} for k, v in books.items()}
+    out["energy"] = energy_books(run.meta.extra, integ.totals())
     out["extremes"] = {g: {"min": gmin[g][0], "min_channel": gmin[g][1], "min_t_s": gmin[g][2],
                            "max": gmax[g][0], "max_channel": gmax[g][1], "max_t_s": gmax[g][2]}
                        for g in groups if math.isfinite(gmin[g][0])}
@@ -182,15 +197,19 @@ KEY_GROUPS = {
 
 def format_summary(s: dict[str, Any], violations: list[Violation] | None = None,
                    full: bool = False) -> str:
-    lines = [f"run {s['run']} ({s['satellite']}, {s['origin']}, seed {s['seed']})"]
+    lines = [f"run {s['run']} ({s['satellite']}, {s['origin']}, seed {s['seed']}"
+             + (f", id {s['run_id']}" if s.get("run_id") else "") + ")"]
     if s.get("parent"):
         lines.append(f"  branch of {s['parent']} at {s['fork_t_s']:g} s")
     lines.append(f"  duration {s['duration_s'] / 3600:.2f} h ({s['ticks']} ticks, "
                  f"{s['start_s']:g} s to {s['end_s']:g} s)")
     if "sunlit_fraction" in s:
         lines.append(f"  sunlit {s['sunlit_fraction']:.1%}, {s['eclipses']} eclipse entries")
+    if s.get("energy") or s["energy_books"]:
+        lines.append("  energy books:")
+    lines += format_energy(s.get("energy") or {})
     for k, v in s["energy_books"].items():
-        lines.append(f"  energy book {k}: final {v['final']:+.4f} %, max |.| "
+        lines.append(f"    residual {k}: final {v['final']:+.4f} %, max |.| "
                      f"{v['max_abs']:.4f} %")
     lines.append("extremes (min / max, where and when):")
     for sub, keys in KEY_GROUPS.items():
@@ -208,6 +227,8 @@ def format_summary(s: dict[str, Any], violations: list[Violation] | None = None,
     lines.append(f"alarm transitions: {len(s['alarms'])}")
     lines += [f"  {a['t_s']:>9g} s  {a['source']} {a['previous']} → {a['state']}"
               for a in s["alarms"][:50]]
+    if len(s["alarms"]) > 50:
+        lines.append(f"  ... {len(s['alarms']) - 50} more (--json for all)")
     if violations is not None:
         lines.append(f"limit violations: {len(violations)}")
         lines += [f"  {v.start_s:>9g} s  {v.channel} {v.level} for {v.duration_s:g} s "

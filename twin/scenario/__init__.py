@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from twin.errors import TwinError
+from twin.model.outputs import books
 from twin.recording import record_past_events
 from twin.runtime import Twin
 from twin.scenario.report import format_branch, format_result, junit_tree, write_junit
@@ -64,7 +65,8 @@ def run_scenario(sc: Scenario, out_dir: str | Path, seed: int | None = None,
     """Run a loaded scenario into a new run directory ``out_dir``.
 
     The directory gets the run store (every channel at the record interval, every command with
-    user "scenario", every event; ``meta.extra`` holds the scenario's name, text and results),
+    user "scenario", every event and alarm transition; ``meta.extra`` holds the scenario's
+    name, text and results and the plant's energy books),
     a copy of the scenario and satellite files, and ``scenario-result.json``. ``influx``: also
     send what is recorded to InfluxDB, as :func:`twin.influx.sink_for` decides (a settings
     file, None for the environment, False for no sink); everything is sent or spooled before
@@ -92,6 +94,7 @@ def run_scenario(sc: Scenario, out_dir: str | Path, seed: int | None = None,
             influx_text = close_run_sink(sink)
         result = dataclasses.replace(result, out_dir=str(out), influx=influx_text)
         store.set_extra("scenario_result", result.to_dict())
+        store.set_extra("energy_books", books(twin.plant.params, twin.plant.state))
     (out / "scenario-result.json").write_text(json.dumps(result.to_dict(), indent=1),
                                               encoding="utf-8")
     (out / "scenario.toml").write_text(sc.text, encoding="utf-8")
