@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twin.opcua.users import UserStore
+import pytest
+
+from twin.errors import TwinError
+from twin.opcua.users import CREDENTIALS_FILE, UserStore, first_start_users, load_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,3 +54,22 @@ def test_short_passwords_unknown_roles_and_users_are_refused(tmp_path):
     assert role.returncode == 2 and "invalid choice: 'admin'" in role.stderr
     gone = twin("users", "--state-dir", state, "remove", "nobody")
     assert gone.returncode == 2 and "no user 'nobody'" in gone.stderr
+
+
+def test_first_start_keeps_the_new_passwords_for_the_console_in_a_private_file(tmp_path):
+    _store, created = first_start_users(tmp_path)
+    creds = tmp_path / CREDENTIALS_FILE
+    assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
+    assert load_credentials(tmp_path) == created
+    again, created_again = first_start_users(tmp_path)  # a later start: kept as they were
+    assert created_again == {} and load_credentials(tmp_path) == created
+    for name, password in load_credentials(tmp_path).items():
+        assert again.authenticate(name, password).twin_role == name
+    assert not list(tmp_path.glob("*.tmp"))  # written whole, then renamed
+
+
+def test_a_state_dir_without_kept_passwords_has_none(tmp_path):
+    assert load_credentials(tmp_path) == {}
+    (tmp_path / CREDENTIALS_FILE).write_text("{not json")
+    with pytest.raises(TwinError, match="not valid JSON"):
+        load_credentials(tmp_path)

@@ -11,6 +11,12 @@ n=2¹⁴, r=8, p=1) and compared in constant time. Roles are the command path's:
 read, subscribe, history), operator (commands, time control), engineer (faults, scenarios,
 checkpoints). Anonymous sessions are refused unless ``"anonymous": true``, and are then viewers.
 
+First start (:func:`first_start_users`): a state directory without a users file gets an
+``operator`` and an ``engineer`` with random passwords. Besides their hashes in ``users.json``
+the passwords themselves are kept in ``console-credentials.json`` next to it (mode 0600, like
+the server's private key): the console of ``twin up`` logs in with them on every start
+(:func:`load_credentials`), and ``twin up``/``twin serve`` show them once.
+
 :class:`TwinUserManager` is asyncua's user-manager hook; :class:`RolePermissions` is the
 permission ruleset applied to every request on every secured endpoint: viewers may not Write
 (all twin variables are read-only anyway); Call passes to the methods, where the one command
@@ -39,6 +45,7 @@ from twin.errors import TwinError
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 USERS_FILE = "users.json"
+CREDENTIALS_FILE = "console-credentials.json"
 
 
 @dataclass
@@ -118,20 +125,29 @@ class UserStore:
         path = path or self.path
         if path is None:
             raise TwinError("users file: no path to save to")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"anonymous": self.anonymous, "users": self.users}, f, indent=2)
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        write_private(path, {"anonymous": self.anonymous, "users": self.users})
         self.path = path
         return path
 
 
+def write_private(path: Path, data: object) -> None:
+    """``data`` as JSON in ``path``, mode 0600, atomically (a temporary file beside it,
+    renamed over it: a reader sees the old file or the new one, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
 def first_start_users(state_dir: Path) -> tuple[UserStore, dict[str, str]]:
     """The state dir's users file; on first start create operator + engineer with random
-    passwords and return them (name → password) so the caller can show them once."""
+    passwords, keep the passwords for the console (:data:`CREDENTIALS_FILE`, mode 0600) and
+    return them (name → password) so the caller can show them once."""
     path = state_dir / USERS_FILE
     if path.exists():
         return UserStore.load(path), {}
@@ -140,8 +156,30 @@ def first_start_users(state_dir: Path) -> tuple[UserStore, dict[str, str]]:
     for name in ("operator", "engineer"):
         created[name] = secrets.token_urlsafe(12)
         store.add(name, created[name], name)
-    store.save()
+    write_private(state_dir / CREDENTIALS_FILE, {"users": created})  # before users.json:
+    store.save()  # a users file always has its credentials (unless someone removed them)
     return store, created
+
+
+def load_credentials(state_dir: Path) -> dict[str, str]:
+    """The first-start passwords kept for the console (name → password); empty if the state
+    dir has none (made before they were kept, or the file was removed). TwinError if the file
+    is unreadable or not what :func:`first_start_users` writes."""
+    path = state_dir / CREDENTIALS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise TwinError(f"{path}: cannot read the console's credentials ({exc.strerror})"
+                        ) from None
+    except json.JSONDecodeError as exc:
+        raise TwinError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}); delete it "
+                        "and log in with --user") from None
+    users = data.get("users") if isinstance(data, dict) else None
+    if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+        raise TwinError(f"{path}: users: expected a table of name → password")
+    return dict(users)
 
 
 class TwinUserManager:
