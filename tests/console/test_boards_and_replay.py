@@ -81,4 +81,4 @@ async def test_replay_on_a_live_twin_says_it_is_not_a_replay_and_offers_no_play_
         assert not app.screen.query_one("#panel-timeline").display
         await pilot.press("space", "left", "right", "j", "f")  # hidden: nothing is sent
         await pilot.pause(0.2)
-    assert [r.command for r in twin.commands.log[calls:]] == ["ListAlarms"]
+    assert [r.command for r in twin.commands.log[calls:]] == ["WhoAmI", "ListAlarms"]

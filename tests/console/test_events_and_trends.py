@@ -4,7 +4,7 @@ the result; a fault; a channel's history from the server, then its live values."
 from __future__ import annotations
 
 import pytest
-from _console import PASSWORDS, connected, shown, until
+from _console import PASSWORDS, connected, screen_text, shown, until
 from textual.widgets import DataTable, Input, OptionList, Sparkline
 
 from twin.console.app import ConsoleApp
@@ -30,12 +30,15 @@ async def test_events_show_a_command_with_who_when_and_the_result_and_a_fault(
         rec = twin.commands.log[-1]
         when = f"{int(rec.sim_s) // 3600:02d}:{int(rec.sim_s) // 60 % 60:02d}:" \
                f"{int(rec.sim_s) % 60:02d}"
-        step = [when, "command", "200", "otto (operator)", "Step {'n': 1}", "Good"]
+        # the result before what: at 80 columns "what" runs off the screen
+        step = [when, "command", "200", "otto (operator)", "Good", "Step {'n': 1}"]
         await until(pilot, lambda: step in rows(pilot), "the Step event")
         assert rows(pilot)[0] == step  # newest first
+        line = next(t for t in screen_text(app).splitlines() if " command " in t)
+        assert "Good" in line, line  # the result is on the 80-column screen
         fault = twin.commands.call("InjectFault", {"kind": "pump_degraded",
                                                    "target": "thermal.pump.2"}).data
-        await until(pilot, lambda: any(r[1] == "fault" and f"fault {fault} pump_degraded" in r[4]
+        await until(pilot, lambda: any(r[1] == "fault" and f"fault {fault} pump_degraded" in r[5]
                                        for r in rows(pilot)), "the fault event")
         await pilot.press("f")  # only commands
         await until(pilot, lambda: all(r[1] == "command" for r in rows(pilot)), "the filter")

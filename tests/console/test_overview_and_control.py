@@ -10,6 +10,7 @@ from textual import events
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
+from twin.config import load_satellite
 from twin.console.app import ConsoleApp
 from twin.opcua.server import TwinServer
 from twin.runtime import BAD_NO_COMMUNICATION, Twin
@@ -17,9 +18,12 @@ from twin.runtime import BAD_NO_COMMUNICATION, Twin
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+READ_ONLY = ("ListAlarms", "ListFaults", "ListScenarios", "ScenarioStatus", "WhoAmI")
+
+
 def commands(twin: Twin) -> list[str]:
-    """Commands the twin has logged, without the console's read-only List* calls."""
-    return [r.command for r in twin.commands.log if not r.command.startswith("List")]
+    """Commands the twin has logged, without the console's read-only calls."""
+    return [r.command for r in twin.commands.log if r.command not in READ_ONLY]
 
 
 def console(served: TwinServer, user: str, role: str | None = None) -> ConsoleApp:
@@ -48,8 +52,22 @@ async def test_overview_shows_the_paused_state_at_80x24(served: TwinServer):
         assert shown(pilot, "#f-compute-gpus_nominal").endswith(
             str(int(value("compute.gpus_nominal"))))
         assert shown(pilot, "#f-sim-time_s").endswith("T+0d 00:00:00")
-        assert "otto" in shown(pilot, "#status") and "paused" in shown(pilot, "#status")
+        assert "otto (operator)" in shown(pilot, "#status")  # the role, from the server
+        assert "paused (×1)" in shown(pilot, "#status")
         assert shown(pilot, "#alarm-counts").startswith("red 0  yellow")
+        # the commanded clock, and which edge of the eclipse comes next
+        await until(pilot, lambda: shown(pilot, "#f-clock").endswith("paused (×1)"), "clock")
+        edge = "entry" if value("orbit.sunlit") else "exit"
+        left = int(value("orbit.next_transition_s"))
+        assert shown(pilot, "#f-eclipse").endswith(f"{edge} in {left // 60}:{left % 60:02d}")
+        # a line per coolant loop the server has (two in the default satellite)
+        for n in (1, 2):
+            loop = f"thermal.loop.{n}"
+            temps = (f"{value(f'{loop}.supply_temp_c'):.1f} → "
+                     f"{value(f'{loop}.return_temp_c'):.1f} °C")
+            await until(pilot, lambda n=n, t=temps: shown(pilot, f"#f-loop-{n}") ==
+                        f"Loop {n}       {t}", f"loop {n}")
+        assert not app.screen.query("#f-loop-3")
         # every panel lies inside the 80×24 screen, above the answer line and the footer
         for panel in app.screen.query(".panel"):
             region = panel.region
@@ -65,42 +83,62 @@ async def test_step_reaches_the_server_and_its_answer_is_shown(served: TwinServe
         await connected(pilot)
         await pilot.press("s")
         await until(pilot, lambda: "✓ Step: Good" in shown(pilot, "#answer"), "Step's answer")
-        assert twin.plant.t_s == pytest.approx(before + twin.clock.step_s)
+        await until(pilot, lambda: twin.plant.t_s == pytest.approx(before + twin.clock.step_s),
+                    "the step at the server")
         elapsed = f"T+0d 00:00:{int(twin.plant.t_s):02d}"
         await until(pilot, lambda: shown(pilot, "#f-sim-time_s").endswith(elapsed), elapsed)
         rec = [r for r in twin.commands.log if r.command == "Step"][-1]
         assert (rec.user, rec.command, rec.status) == ("otto", "Step", "Good")
 
 
-async def test_a_viewer_is_refused_then_time_control_is_disabled_with_the_reason(
+async def test_a_viewers_controls_are_disabled_from_the_start_with_the_servers_role(
         served: TwinServer):
     twin = served.twin
+    calls = commands(twin)
     app = console(served, "vera")
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        await pilot.press("p")
-        await until(pilot, lambda: "BadUserAccessDenied" in shown(pilot, "#answer"), "refusal")
-        assert "Pause needs the operator role; vera is viewer" in shown(pilot, "#answer")
-        control = shown(pilot, "#control")
-        assert control.startswith("Time control disabled: Step needs the operator role; "
-                                  "you are viewer")
-        calls = commands(twin)
-        await pilot.press("s")  # disabled now: nothing reaches the server
+        await until(pilot, lambda: "vera (viewer)" in shown(pilot, "#status"), "the role")
+        assert shown(pilot, "#control") == ("Time control disabled: Step needs the operator "
+                                            "role; you are viewer (per server)")
+        await pilot.press("p", "s", "r", "plus")  # disabled: nothing reaches the server
         await pilot.pause()
         assert commands(twin) == calls
+    who = [r for r in twin.commands.log if r.command == "WhoAmI"][-1]
+    assert (who.user, who.status) == ("vera", "Good")
 
 
-async def test_a_role_hint_disables_controls_before_any_call(served: TwinServer):
-    twin = served.twin
-    calls = commands(twin)
-    app = console(served, "vera", role="viewer")
+async def test_without_whoami_a_viewer_is_refused_then_time_control_is_disabled(
+        tmp_path: Path):
+    """A twin older than WhoAmI: the console learns the role from the first refusal."""
+    twin = Twin(load_satellite().config, state_dir=tmp_path)
+    del twin.commands.commands["WhoAmI"]
+    async with served_twin(tmp_path, twin=twin) as srv:
+        app = console(srv, "vera")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await connected(pilot)
+            assert "vera (role ?)" in shown(pilot, "#status")
+            await pilot.press("p")
+            await until(pilot, lambda: "BadUserAccessDenied" in shown(pilot, "#answer"),
+                        "refusal")
+            assert "Pause needs the operator role; vera is viewer" in shown(pilot, "#answer")
+            control = shown(pilot, "#control")
+            assert control.startswith("Time control disabled: Step needs the operator role; "
+                                      "you are viewer")
+            calls = commands(twin)
+            await pilot.press("s")  # disabled now: nothing reaches the server
+            await pilot.pause()
+            assert commands(twin) == calls
+
+
+async def test_a_role_hint_disables_controls_before_connecting():
+    app = ConsoleApp(f"opc.tcp://127.0.0.1:{free_port()}/twin/", "vera", PASSWORDS["vera"],
+                     role="viewer")
     async with app.run_test(size=(80, 24)) as pilot:
-        await connected(pilot)
-        assert "Time control disabled" in shown(pilot, "#control")
-        assert "(--role)" in shown(pilot, "#control")
-        await pilot.press("s", "p", "r")
-        await pilot.pause()
-    assert commands(twin) == calls
+        await until(pilot, lambda: "DISCONNECTED" in shown(pilot, "#status"), "no server")
+        assert shown(pilot, "#control") == ("Time control disabled: Step needs the operator "
+                                            "role; you are viewer (--role)")
+        assert "vera (viewer)" in shown(pilot, "#status")
 
 
 def time_keys(app: ConsoleApp) -> dict[str, bool]:
@@ -195,7 +233,7 @@ async def test_a_hazardous_command_asks_first_then_reaches_the_server(served: Tw
         await until(pilot, lambda: bool(app.screen.query("#arg-pump")), "the argument form")
         await pilot.press("1", "tab", *"55", "enter")
         await until(pilot, lambda: bool(app.screen.query("#question")), "the confirmation")
-        assert "SetPumpSpeed(pump=1, speed_pct=55.0)" in shown(pilot, "#question")
+        assert shown(pilot, "#question") == "Send SetPumpSpeed?\n  pump = 1\n  speed_pct = 55.0"
         await pilot.press("n")
         await until(pilot, lambda: "cancelled" in shown(pilot, "#answer"), "the cancel")
         assert twin.plant.inputs.pump_speed[0] != pytest.approx(0.55)

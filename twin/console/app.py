@@ -14,12 +14,13 @@ Start-up: the link starts connecting when the app loads, before the first screen
 and loads asyncua in a thread meanwhile (:mod:`twin.console.link`); the server's commands and
 alarms are read in a worker once connected, so values are shown while they load.
 
-Roles. OPC UA gives a client no standard way to read its own role, and probing with a command
-would write refused calls into the twin's command log. So the console knows the role only from
-``--role`` (a hint; the server still decides) or from the server's own refusal message
-(``… needs the operator role; vera is viewer``). Until then every control is enabled and a
-refusal is shown with its status; once known, controls the role may not use are disabled in the
-footer and the palette, with the reason shown.
+Roles. Once connected the console asks the server who it is (the twin's ``WhoAmI``: user and
+role, recorded by the server but raising no event); a server without it leaves the role to
+``--role`` (a hint; the server still decides) and to its own refusal messages (``… needs the
+operator role; vera is viewer``). Until the role is known every control is enabled and a
+refusal is shown with its status; once known, controls the role may not use are disabled in
+the footer, the palette and the screens, with the reason shown. Commands, forms and answers
+live in :mod:`twin.console.control`.
 """
 
 from __future__ import annotations
@@ -27,53 +28,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Iterable
-from functools import partial
+from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 
 from twin.console import fmt
-from twin.console.link import (
-    ROLES,
-    Link,
-    LinkState,
-    MethodInfo,
-    Outcome,
-    Reading,
-    role_allows,
-    variant_type,
-)
+from twin.console.control import TIME_COMMANDS, Control, TwinCommands, connection_hint
+from twin.console.link import Link, LinkState, Reading
+from twin.console.records import ROLES, MethodInfo
 from twin.console.screens import (
     PATHS,
     SCREENS,
     AlarmsScreen,
-    CommandForm,
-    ConfirmScreen,
-    HelpScreen,
     OverviewScreen,
     TwinScreen,
     parse_alarms,
 )
 from twin.console.screens_boards import BoardsScreen
 from twin.console.screens_compute import ComputeScreen
+from twin.console.screens_dialogs import HelpScreen
 from twin.console.screens_events import EventRow, EventsScreen, parse_event
 from twin.console.screens_plant import PowerScreen, ThermalScreen
 from twin.console.screens_replay import ReplayScreen
+from twin.console.screens_scenarios import ScenariosScreen
 from twin.console.screens_trends import TrendsScreen
-
-SPEEDS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, 1000.0)
-TIME_COMMANDS = {"pause": "Pause", "resume": "Resume", "step": "Step", "faster": "SetSpeed",
-                 "slower": "SetSpeed"}
-SIM_METHODS = frozenset({"Pause", "Resume", "Step", "SetSpeed", "RunUntil", "SaveCheckpoint",
-                         "RestoreCheckpoint"})
-_REFUSED_ROLE = re.compile(r"needs the (\w+) role; .* is (viewer|operator|engineer)\b")
 
 
 class Telemetry(Message):
@@ -108,41 +92,15 @@ EVENTS_KEPT = 2000
 FIRST_DATA_WAIT_S = 1.0  # after connecting, what is not on screen is asked for anyway
 
 
-class TwinCommands(Provider):
-    """The server's commands in the command palette (ctrl+p)."""
-
-    def _entries(self) -> Iterable[tuple[str, str, MethodInfo]]:
-        app: ConsoleApp = self.app  # type: ignore[assignment]
-        for m in app.methods.values():
-            reason = app.refusal_reason(m.name)
-            hazard = " ⚠ hazardous" if m.hazardous else ""
-            help_text = (f"disabled: {reason}" if reason else
-                         f"{m.description}{hazard}")
-            yield f"{'✗ ' if reason else ''}{m.name}", help_text, m
-
-    async def discover(self) -> Hits:
-        app: ConsoleApp = self.app  # type: ignore[assignment]
-        for text, help_text, m in self._entries():
-            yield DiscoveryHit(text, partial(app.start_command, m), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        app: ConsoleApp = self.app  # type: ignore[assignment]
-        matcher = self.matcher(query)
-        for text, help_text, m in self._entries():
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(app.start_command, m),
-                          help=help_text)
-
-
-class ConsoleApp(App[None]):
+class ConsoleApp(Control, App[None]):
     CSS_PATH = "console.tcss"
     TITLE = "orbital-twin console"
     COMMANDS: ClassVar = App.COMMANDS | {TwinCommands}
     MODES: ClassVar = {"overview": OverviewScreen, "power": PowerScreen,
                        "thermal": ThermalScreen, "compute": ComputeScreen,
                        "boards": BoardsScreen, "events": EventsScreen, "trends": TrendsScreen,
-                       "replay": ReplayScreen, "alarms": AlarmsScreen}
+                       "scenarios": ScenariosScreen, "replay": ReplayScreen,
+                       "alarms": AlarmsScreen}
     DEFAULT_MODE = "overview"
     BINDINGS: ClassVar = [
         *(Binding(key, f"switch_mode('{mode}')", title, group=SCREEN_KEYS)
@@ -158,12 +116,15 @@ class ConsoleApp(App[None]):
 
     def __init__(self, url: str, user: str | None = None, password: str | None = None,
                  security: str | None = None, role: str | None = None,
-                 paths: Iterable[str] = PATHS) -> None:
+                 paths: Iterable[str] = PATHS, notice: str | None = None) -> None:
+        """``notice``: shown on the answer line from the start (``twin up``: why the console
+        cannot log in, and how to fix it)."""
         super().__init__()
         if role is not None and role not in ROLES:
             raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         self.url = url
         self.user = user
+        self.security = security
         self.role = role
         self.role_source = "--role" if role else ""
         self.readings: dict[str, Reading] = {}
@@ -174,7 +135,8 @@ class ConsoleApp(App[None]):
         self.channels_version = 0  # counts the times the channel list was loaded
         self._enums: dict[str, list[str]] = {}
         self.methods: dict[str, MethodInfo] = {}
-        self.last_answer: tuple[bool, str] | None = None
+        self.last_answer: tuple[bool, str] | None = (False, notice) if notice else None
+        self._hint = ""  # the connection hint shown on the answer line, if any
         self.link_state = LinkState("connecting", url)
         self.speed_set: float | None = None  # last speed this console set successfully
         self._pending: dict[str, Reading] = {}
@@ -242,6 +204,11 @@ class ConsoleApp(App[None]):
 
     def on_link_changed(self, msg: LinkChanged) -> None:
         self.link_state = msg.state
+        hint = connection_hint(msg.state.detail, self.security) \
+            if msg.state.state == "lost" else ""
+        if hint and (self.last_answer is None or self.last_answer[1] == self._hint):
+            self._hint = hint  # (a notice or a command's answer stays)
+            self.last_answer = (False, hint)
         self.refresh_view(bindings=True)
         if msg.state.state != "connected":
             self._awaiting_data, self._learning = True, False
@@ -265,8 +232,11 @@ class ConsoleApp(App[None]):
         self.run_worker(self._learn_server(), group="server", exclusive=True)
 
     async def _learn_server(self) -> None:
-        """Once connected: the server's alarm list, then its commands (their roles decide
-        what the footer and the palette enable)."""
+        """Once connected: who the server says this session is (the role decides what the
+        footer, the palette and the screens enable), the server's alarm list, then its
+        commands."""
+        await self.learn_role()
+        self.refresh_view(bindings=True)
         await self.refresh_alarms()
         try:
             self.methods = {m.name: m for m in await self.link.methods()}
@@ -299,8 +269,7 @@ class ConsoleApp(App[None]):
             entry["time"] = d.get("Time")
         entry.update(active=active, acked=acked, message=message)
         entry["state"] = await self.link.read(f"{path}.LimitState")
-        entry["value"] = await self.link.read(str(path))
-        self.refresh_view()
+        self.refresh_view()  # (its value: the Alarms screen watches the channel)
 
     # --- what screens ask for ----------------------------------------------------------------
     def screen_shown(self, screen: TwinScreen) -> None:
@@ -357,6 +326,8 @@ class ConsoleApp(App[None]):
     async def enum_strings(self, path: str) -> list[str]:
         """A multi-state channel's state names (its EnumStrings), read once."""
         if path not in self._enums:
+            if not self.link_connected:
+                return []  # (asked again once connected)
             value = await self.link.read(f"{path}.EnumStrings")
             if not value:
                 return []
@@ -408,28 +379,42 @@ class ConsoleApp(App[None]):
         if isinstance(screen, TwinScreen) and screen.is_mounted:
             screen.refresh_view()
 
-    def status_line(self) -> tuple[str, str, str, str, str]:
+    def status_line(self) -> tuple[str, str, str, str, str, str]:
+        """(connection, state, who, clock, rate, retry) for the status bar, which fits them to
+        its width."""
         s = self.link_state
+        retry = ""
         if s.state == "connected":
             conn = "● connected"
         elif s.state == "lost":
-            conn = f"✗ DISCONNECTED: {s.detail}" + (f" · retry {s.retry_s:g}s" if s.retry_s
-                                                    else "")
+            conn = f"✗ DISCONNECTED: {s.detail}"
+            retry = f" · retry {s.retry_s:g}s" if s.retry_s else ""
         else:
             conn = "○ connecting"
         who = f"{self.user or 'anonymous'} ({self.role or 'role ?'})"
         sim = self.readings.get("sim.time_s")
         clock = ("sim " + fmt.utc(sim.source_time) if sim is not None and sim.source_time
                  else "sim …")
-        if self._rate is not None:
-            rate = f"running ×{self._rate:.3g}"
+        if s.state == "lost":
+            rate = ""  # (what it was is stale)
+        elif self._rate is not None:
+            rate = f"running ×{self._rate:.0f}" if self._rate >= 10 else \
+                f"running ×{self._rate:.2g}"
         elif self._last_sim is not None:
-            rate = "paused"
+            speed = self.readings.get("sim.speed_x")
+            shown = speed.value if speed is not None else self.speed_set
+            rate = f"paused (×{shown:g})" if isinstance(shown, int | float) else "paused"
         else:
             rate = "…"
-        if self.speed_set is not None and self._rate is None:
-            rate += f" (speed set ×{self.speed_set:g})"
-        return conn, s.state, who, clock, rate
+        return conn, s.state, who, clock, rate, retry
+
+    def sim_seconds(self, t: datetime) -> float | None:
+        """A server timestamp (epoch + simulated seconds) as simulated seconds, from the
+        clock's latest reading; None before there is one."""
+        sim = self.readings.get("sim.time_s")
+        if sim is None or sim.source_time is None or not isinstance(sim.value, float):
+            return None
+        return sim.value + (t - sim.source_time).total_seconds()
 
     def alarm_counts(self) -> tuple[int, int, int]:
         active = [a for a in self.alarms if a.get("active")]
@@ -449,112 +434,17 @@ class ConsoleApp(App[None]):
         self.refresh_view()
 
     # --- roles and controls ------------------------------------------------------------------
-    def needed_role(self, command: str) -> str:
-        m = self.methods.get(command)
-        return m.role if m is not None else ("viewer" if command.startswith("List")
-                                             else "operator")
-
-    def refusal_reason(self, command: str) -> str:
-        """Why this console will not send ``command`` ('' if it will)."""
-        needed = self.needed_role(command)
-        if role_allows(self.role, needed):
-            return ""
-        return f"{command} needs the {needed} role; you are {self.role} ({self.role_source})"
-
     def _controls_state(self) -> tuple[object, ...]:
         """What :meth:`check_action` decides by: connection, role, the commands' roles."""
         return (self.link_connected, self.role,
                 tuple(sorted((m.name, m.role) for m in self.methods.values())))
-
-    def allowed(self, command: str) -> bool | None:
-        """For check_action: True, or None (shown disabled) when the role may not use it."""
-        if not self.link_connected:
-            return None
-        return True if not self.refusal_reason(command) else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "time" and parameters:
             return self.allowed(TIME_COMMANDS.get(str(parameters[0]), "Step"))
         return True
 
-    # --- commands ----------------------------------------------------------------------------
-    async def run_command(self, name: str, args: tuple[Any, ...] = ()) -> Outcome:
-        """Send one command and show the server's answer; never raises."""
-        reason = self.refusal_reason(name)
-        if reason:
-            out = Outcome(False, "disabled", reason)
-        else:
-            m = self.methods.get(name)
-            parent = m.parent if m is not None else ("sim" if name in SIM_METHODS
-                                                     else "satellite")
-            types = ([variant_type(a.kind) for a in m.args] if m is not None
-                     and len(m.args) == len(args) else None)
-            out = await self.link.call(parent, name, *args, types=types)
-            learned = _REFUSED_ROLE.search(out.message) if out.status == "BadUserAccessDenied" \
-                else None
-            if learned:
-                self.role, self.role_source = learned[2], "per server"
-                self.refresh_view(bindings=True)
-        mark = "✓" if out.ok else "✗"
-        self.answer(out.ok, f"{mark} {name}: {out.status} — {out.message}")
-        return out
-
-    async def action_time(self, what: str) -> None:
-        if what in ("pause", "resume"):
-            await self.run_command(TIME_COMMANDS[what])
-        elif what == "step":
-            await self.run_command("Step", (1,))
-        else:
-            current = self.speed_set or self._rate or 1.0
-            if what == "faster":
-                speed = next((s for s in SPEEDS if s > current * 1.001), SPEEDS[-1])
-            else:
-                speed = next((s for s in reversed(SPEEDS) if s < current * 0.999), SPEEDS[0])
-            if (await self.run_command("SetSpeed", (speed,))).ok:
-                self.speed_set = speed
-
-    def start_command(self, m: MethodInfo, values: dict[str, str] | None = None) -> None:
-        """From the palette: reason if disabled, else a form for the arguments (starting with
-        ``values``), then a confirmation for hazardous commands, then the call."""
-        reason = self.refusal_reason(m.name)
-        if reason:
-            self.answer(False, f"✗ {reason}")
-            return
-        if m.args:
-            self.push_screen(CommandForm(m, values), partial(self._confirm_and_send, m))
-        else:
-            self._confirm_and_send(m, ())
-
-    def start_command_named(self, name: str, values: dict[str, str] | None = None) -> None:
-        """A screen's key for one command: its form, as from the palette."""
-        m = self.methods.get(name)
-        if m is None:
-            self.answer(False, f"✗ {name}: the server has no such command"
-                        + ("" if self.link_connected else " (not connected)"))
-            return
-        self.start_command(m, values)
-
-    def _confirm_and_send(self, m: MethodInfo, args: tuple[Any, ...] | None) -> None:
-        if args is None:
-            return
-
-        def send(yes: bool | None = True) -> None:
-            if yes:
-                self.run_worker(self._send(m.name, args), group="commands")
-            else:
-                self.answer(False, f"{m.name}: cancelled")
-
-        if m.hazardous:
-            shown = ", ".join(f"{a.name}={v!r}" for a, v in zip(m.args, args, strict=False))
-            self.push_screen(ConfirmScreen(f"Send {m.name}({shown})?"), send)
-        else:
-            send()
-
-    async def _send(self, name: str, args: tuple[Any, ...]) -> None:
-        out = await self.run_command(name, args)
-        if out.ok and "Alarm" in name:  # shelving shows in the alarm list, not in events
-            await self.refresh_alarms()
-
+    # --- alarms and help ---------------------------------------------------------------------
     async def refresh_alarms(self) -> None:
         if not self.link_connected:
             return

@@ -52,6 +52,8 @@ from twin.console.records import (
     MethodInfo,
     Outcome,
     Reading,
+    arg_info,
+    plain_description,
     role_allows,
 )
 
@@ -393,7 +395,7 @@ class Link:
     async def read(self, path: str) -> Any:
         """One value by path, or None (not connected, Bad, or no such node)."""
         client = self.client
-        if client is None:
+        if client is None or not self.connected:  # (not while the session is set up)
             return None
         try:
             return await client.get_node(ua.NodeId(path, self.ns)).read_value()
@@ -483,17 +485,22 @@ class Link:
                 name = node.nodeid.Identifier.rsplit(".", 1)[-1]
                 desc = (await node.read_description()).Text or ""
                 m = _ROLE.search(desc)
-                args: list[ArgInfo] = []
-                try:
-                    prop = await node.get_child("0:InputArguments")
-                    for a in await prop.read_value():
-                        kind = _ua["vtype"].get(a.DataType.Identifier, "str")
-                        args.append(ArgInfo(a.Name, kind, a.Description.Text or ""))
-                except ua.UaStatusCodeError:
-                    pass  # no arguments
+                args = [arg_info(a.Name, _ua["vtype"].get(a.DataType.Identifier, "str"),
+                                 a.Description.Text or "")
+                        for a in await _arguments(node, "0:InputArguments")]
+                outputs = [a.Name for a in await _arguments(node, "0:OutputArguments")]
                 out.append(MethodInfo(name, parent, m[1] if m else "viewer",
-                                      "Hazardous." in desc, desc, tuple(args)))
+                                      "Hazardous." in desc, plain_description(desc),
+                                      tuple(args), tuple(outputs[1:])))
         return out
+
+
+async def _arguments(node: Any, prop: str) -> list[Any]:
+    """A method's InputArguments or OutputArguments ([] if it has none)."""
+    try:
+        return list(await (await node.get_child(prop)).read_value() or [])
+    except ua.UaStatusCodeError:
+        return []
 
 
 def event_filter() -> ua.EventFilter:
@@ -513,8 +520,8 @@ def event_filter() -> ua.EventFilter:
 
 
 __all__ = ["EVENT_FIELDS", "ROLES", "ArgInfo", "Link", "LinkState", "MethodInfo", "Outcome",
-           "Reading", "event_filter", "load_asyncua", "patch_asyncua", "reading_of",
-           "role_allows", "variant_type"]
+           "Reading", "arg_info", "event_filter", "load_asyncua", "patch_asyncua",
+           "plain_description", "reading_of", "role_allows", "variant_type"]
 
 
 def variant_type(kind: str) -> ua.VariantType:

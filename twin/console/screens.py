@@ -1,29 +1,30 @@
-"""The console's screens: the base of every main screen, Overview, Alarms, Help, and the modal
-command form and confirmation.
+"""The console's screens: the base of every main screen, Overview and Alarms.
 
 Each main screen composes a status bar, the screens' navigation line, its body, the answer line
 and the footer, and has one method, :meth:`TwinScreen.refresh_view`, through which the app hands
 it what to show; :meth:`TwinScreen.paths` names the channels it shows, which the app subscribes
 while the screen is up. The other main screens live in ``screens_*.py``: Power and Thermal
-(:mod:`~twin.console.screens_plant`), Compute, Boards, Events, Trends and Replay.
+(:mod:`~twin.console.screens_plant`), Compute, Boards, Events, Trends, Scenarios and Replay;
+the dialogs (command form, confirmation, a command's JSON answer, help) in
+:mod:`~twin.console.screens_dialogs`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
 
 from twin.console import fmt
-from twin.console.records import MethodInfo, Reading
-from twin.console.widgets import Answer, Field, NavBar, StatusBar, show_text
+from twin.console.records import Reading
+from twin.console.widgets import Answer, Field, MultiField, NavBar, StatusBar, show_text
 
 if TYPE_CHECKING:
     from twin.console.app import ConsoleApp
@@ -35,21 +36,29 @@ def battery_flow(v: Any) -> str:
     return f"{fmt.kw(abs(x))} {'discharging' if x > 0 else 'charging' if x < 0 else 'idle'}"
 
 
-# (panel title, [(label, path, format)]) — the overview's content, top-left to bottom-right.
+def eclipse_edge(values: Sequence[Any]) -> str:
+    """``orbit.next_transition_s`` and ``orbit.sunlit``: sunlit, the next edge is the eclipse
+    entry; in eclipse, its exit (the channel's OPC UA description)."""
+    seconds, sunlit = values
+    return f"{'entry' if bool(sunlit) else 'exit'} {fmt.countdown(seconds)}"
+
+
+def loop_temps(values: Sequence[Any]) -> str:
+    supply, ret = (float(v) for v in values)
+    return f"{supply:,.1f} → {ret:,.1f} °C"
+
+
+# (panel title, [(label, path, format)]) — the overview's content, top-left to bottom-right;
+# the thermal panel's loops come from the server's channel list (OverviewScreen).
 OVERVIEW: list[tuple[str, str, list[tuple[str, str, fmt.Format]]]] = [
-    ("orbit", "Orbit", [
+    ("orbit", "Orbit · clock", [
         ("Sim time   ", "sim.time_s", lambda v: "T+" + fmt.sim_clock(float(v))),
         ("Light      ", "orbit.sunlit", fmt.flag("sunlit", "ECLIPSE")),
         ("Beta       ", "orbit.beta_deg", fmt.number(1, "°")),
         ("Illuminated", "orbit.illumination_pct", fmt.number(0, "%")),
-        ("Next edge  ", "orbit.next_transition_s", fmt.countdown),
     ]),
     ("thermal", "Thermal", [
         ("Hottest GPU", "compute.hottest_gpu_temp_c", fmt.number(1, "°C")),
-        ("Loop 1 sup ", "thermal.loop.1.supply_temp_c", fmt.number(1, "°C")),
-        ("Loop 1 ret ", "thermal.loop.1.return_temp_c", fmt.number(1, "°C")),
-        ("Loop 2 sup ", "thermal.loop.2.supply_temp_c", fmt.number(1, "°C")),
-        ("Loop 2 ret ", "thermal.loop.2.return_temp_c", fmt.number(1, "°C")),
         ("Radiators  ", "thermal.radiator.heat_w", fmt.kw),
     ]),
     ("power", "Power  array → bus → loads", [
@@ -67,13 +76,19 @@ OVERVIEW: list[tuple[str, str, list[tuple[str, str, fmt.Format]]]] = [
         ("Off        ", "compute.gpus_off", fmt.integer),
     ]),
 ]
-PATHS = ["sim.time_s"] + [p for _, _, fields in OVERVIEW for _, p, _ in fields]
+ECLIPSE = ("orbit.next_transition_s", "orbit.sunlit")
+CLOCK = ("sim.mode", "sim.speed_x")
+LOOP = ("thermal.loop.{N}.supply_temp_c", "thermal.loop.{N}.return_temp_c")
+# Always watched (every screen's status bar and the overview): the clock, the fields above.
+PATHS = list(dict.fromkeys(["sim.time_s", *CLOCK, *ECLIPSE]
+                           + [p for _, _, fields in OVERVIEW for _, p, _ in fields]))
 
 # The main screens: (mode, title, key). The key is the title's first letter no other key uses.
 SCREENS: tuple[tuple[str, str, str], ...] = (
     ("overview", "Overview", "o"), ("power", "Power", "w"), ("thermal", "Thermal", "t"),
     ("compute", "Compute", "c"), ("boards", "Boards", "b"), ("events", "Events", "e"),
-    ("trends", "Trends", "n"), ("replay", "Replay", "l"), ("alarms", "Alarms", "a"))
+    ("trends", "Trends", "n"), ("scenarios", "Scenarios", "i"), ("replay", "Replay", "l"),
+    ("alarms", "Alarms", "a"))
 
 
 class TwinScreen(Screen[None]):
@@ -120,10 +135,21 @@ def numbered(paths: Iterable[str], pattern: str) -> list[int]:
 
 
 class OverviewScreen(TwinScreen):
+    """The satellite at a glance. The clock line shows the commanded mode and speed
+    (``sim.mode``, ``sim.speed_x``); the thermal panel has a line per coolant loop of the
+    server's channel list."""
+
     MODE = "overview"
+    NEEDS_CHANNELS = True  # for the loops
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modes: list[str] = []  # sim.mode's state names (EnumStrings)
+        self.loops: list[int] = []
+        self._loops_from = -1
 
     def paths(self) -> Iterable[str]:
-        return PATHS
+        return PATHS + [p.replace("{N}", str(n)) for n in self.loops for p in LOOP]
 
     def body(self) -> ComposeResult:
         with Grid(id="overview"):
@@ -131,7 +157,12 @@ class OverviewScreen(TwinScreen):
                 with Vertical(id=f"panel-{key}", classes="panel") as panel:
                     panel.border_title = title
                     for label, path, f in fields:
+                        if path == "thermal.radiator.heat_w":  # the loops above it
+                            yield Static("Loops        …", id="loops-note", classes="field")
                         yield Field(label, path, f, id="f-" + path.replace(".", "-"))
+                    if key == "orbit":
+                        yield MultiField("Eclipse    ", ECLIPSE, eclipse_edge, id="f-eclipse")
+                        yield MultiField("Clock      ", CLOCK, self.clock, id="f-clock")
             with Vertical(id="panel-alarms", classes="panel") as panel:
                 panel.border_title = "Alarms"
                 yield Static("…", id="alarm-counts")
@@ -139,12 +170,57 @@ class OverviewScreen(TwinScreen):
                 panel.border_title = "Control"
                 yield Static("…", id="control")
 
+    def clock(self, values: Sequence[Any]) -> str:
+        """``sim.mode`` and ``sim.speed_x``: ``running ×2``, ``paused (×2)``, ``fast``."""
+        mode, speed = int(values[0]), float(values[1])
+        name = self.modes[mode] if 0 <= mode < len(self.modes) else str(mode)
+        if name == "paused":
+            return f"paused (×{speed:g})"
+        if name == "realtime":
+            return f"running ×{speed:g}"
+        return "as fast as possible" if name == "fast" else f"{name} ×{speed:g}"
+
+    _loading_modes = False
+
+    async def _load_modes(self) -> None:
+        try:
+            self.modes = await self.console.enum_strings("sim.mode")
+        finally:
+            self._loading_modes = False
+        if self.modes:
+            self.query_one("#f-clock", MultiField).forget()  # shown again, with the names
+            self.refresh_view()
+
+    def _show_loops(self) -> None:
+        """A line per coolant loop the server has, above the radiators."""
+        app = self.console
+        if app.channels_version == self._loops_from:
+            return
+        self._loops_from = app.channels_version
+        loops = numbered(app.channels, LOOP[0])
+        if loops == self.loops or not loops:
+            return
+        for old in self.query(".loop"):
+            old.remove()
+        self.loops = loops
+        self.query_one("#panel-thermal").mount_all(
+            [MultiField(f"Loop {n:<6}", [p.replace("{N}", str(n)) for p in LOOP], loop_temps,
+                        id=f"f-loop-{n}", classes="loop") for n in loops], before="#loops-note")
+        self.query_one("#loops-note").display = False
+        app.watch_paths(self)
+
     def refresh_view(self) -> None:
         super().refresh_view()
         app = self.console
+        self._show_loops()
+        if not self.modes and app.link_connected and not self._loading_modes:
+            self._loading_modes = True
+            self.run_worker(self._load_modes())
         stale = not app.link_connected
         for f in self.query(Field):
             f.show(app.readings.get(f.path), stale)
+        for m in self.query(MultiField):
+            m.show(app.readings, stale)
         red, yellow, unacked = app.alarm_counts()
         counts = self.query_one("#alarm-counts", Static)
         show_text(counts, f"red {red}  yellow {yellow}  unacked {unacked}")
@@ -154,6 +230,9 @@ class OverviewScreen(TwinScreen):
 
 
 class AlarmsScreen(TwinScreen):
+    """Active and unacknowledged alarms, worst first: since when (simulated time, ``T+…``),
+    the channel's value now (subscribed while the screen is shown), acknowledged, shelved."""
+
     MODE = "alarms"
     BINDINGS: ClassVar = [Binding("k", "acknowledge", "Ack"),
                           Binding("h", "shelve", "Shelve")]
@@ -164,12 +243,22 @@ class AlarmsScreen(TwinScreen):
         yield table
 
     _shown: list[tuple[str, ...]] | None = None
+    _watched: tuple[str, ...] = ()
+
+    def paths(self) -> Iterable[str]:
+        return [str(a.get("path")) for a in self.console.alarms]
 
     def refresh_view(self) -> None:
         super().refresh_view()
+        app = self.console
+        watched = tuple(self.paths())
+        if watched != self._watched:  # an alarm came or went: watch its channel
+            self._watched = watched
+            app.watch_paths(self)
         rows = [(str(a.get("severity", "")), str(a.get("state", "")), str(a.get("path", "")),
-                 _value(a.get("value")), _since(a), "yes" if a.get("acked") else "NO",
-                 _shelved(a)) for a in self.console.alarms]
+                 _value(app.readings.get(str(a.get("path"))), a.get("value")),
+                 _since(app, a), "yes" if a.get("acked") else "NO", _shelved(a))
+                for a in app.alarms]
         if rows == self._shown:
             return
         self._shown = rows
@@ -208,10 +297,14 @@ class AlarmsScreen(TwinScreen):
                                                              "duration_s": "3600"})
 
 
-def _since(a: dict[str, Any]) -> str:
+def _since(app: ConsoleApp, a: dict[str, Any]) -> str:
+    """When the alarm last changed, as simulated time ``T+…``: the server's ``since_s``, or
+    the time of the event that told (a datetime: epoch + simulated seconds)."""
     t = a.get("time")
-    if t is not None and hasattr(t, "strftime"):
-        return t.strftime("%H:%M:%S")
+    if t is not None and hasattr(t, "timestamp"):
+        s = app.sim_seconds(t)
+        if s is not None:
+            return "T+" + fmt.sim_clock(s)
     try:
         return "T+" + fmt.sim_clock(float(a["since_s"]))
     except (KeyError, TypeError, ValueError):
@@ -227,120 +320,17 @@ def _shelved(a: dict[str, Any]) -> str:
         return ""
 
 
-def _value(v: Any) -> str:
+def _value(reading: Reading | None, listed: Any = None) -> str:
+    """The channel's value now (its reading), else the value the alarm list or event gave."""
+    v = reading.value if reading is not None else listed
+    if reading is not None and reading.value is None:
+        return fmt.show(reading, str)
+    if isinstance(v, bool):
+        return "true" if v else "false"
     try:
         return f"{float(v):.4g}"
     except (TypeError, ValueError):
         return fmt.DASH
-
-
-HELP = """\
-[b]orbital-twin console[/b] — an OPC UA client of the twin
-
-  o Overview   w Power    t Thermal  c Compute  b Boards   e Events
-  n Trends     l Replay   a Alarms   ? this help           q quit
-  p Pause      r Resume   s Step     + faster   - slower
-  ctrl+p  command palette: every command the server has
-  Alarms: k acknowledge, h shelve     Compute: v quantity, enter rack
-  Events: f filter by kind            Trends: / search, enter plot
-  Replay: space play/pause, ←/→ seek, j jump, f fork a what-if
-
-Commands come from the server: each says the role it needs (viewer <
-operator < engineer) and whether it is hazardous (those ask first). A
-control your role may not use is disabled, with the reason; the server's
-answer to every command (good, or the refusal and its status) is shown
-at the bottom. Bad values show as — with their OPC UA status; a lost
-connection is shown at once and retried.
-"""
-
-
-class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="help"):
-            yield Static(HELP, id="help-text")
-            yield Static("", id="help-role")
-
-    def on_mount(self) -> None:
-        app: ConsoleApp = self.app  # type: ignore[assignment]
-        self.query_one("#help-role", Static).update(app.control_line())
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    """Yes/no for a hazardous command."""
-
-    BINDINGS: ClassVar = [Binding("y", "answer(True)", "Yes"),
-                          Binding("n,escape", "answer(False)", "No")]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm", classes="dialog"):
-            yield Label(self.question, id="question")
-            yield Label("Hazardous: press y to send, n to cancel.")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
-class CommandForm(ModalScreen[tuple[Any, ...] | None]):
-    """One input per argument of a command; values converted by kind, ranges left to the
-    server (a value out of range comes back as BadOutOfRange with the server's reason)."""
-
-    BINDINGS: ClassVar = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, method: MethodInfo, values: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self.method = method
-        self.values = values or {}  # argument name → text to start with
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="form", classes="dialog"):
-            yield Label(f"[b]{self.method.name}[/b]  {self.method.description}")
-            for a in self.method.args:
-                yield Label(f"{a.name}: {a.description}")
-                yield Input(self.values.get(a.name, ""), placeholder=a.kind,
-                            id=f"arg-{a.name}")
-            yield Label("", id="form-error")
-            yield Button("Send", id="send", variant="primary")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_input_submitted(self) -> None:
-        self.send()
-
-    def on_button_pressed(self) -> None:
-        self.send()
-
-    def send(self) -> None:
-        values: list[Any] = []
-        for a in self.method.args:
-            text = self.query_one(f"#arg-{a.name}", Input).value.strip()
-            try:
-                values.append(parse_arg(a.kind, text))
-            except ValueError as exc:
-                self.query_one("#form-error", Label).update(f"{a.name}: {exc}")
-                return
-        self.dismiss(tuple(values))
-
-
-def parse_arg(kind: str, text: str) -> Any:
-    """Text → the method argument's type; empty numbers are NaN (the server's "default")."""
-    if kind == "int":
-        return int(text) if text else 0
-    if kind == "float":
-        return float(text) if text else float("nan")
-    if kind == "bool":
-        if text.lower() in ("true", "yes", "on", "1"):
-            return True
-        if text.lower() in ("false", "no", "off", "0"):
-            return False
-        raise ValueError("expected true or false")
-    return text
 
 
 def parse_alarms(text: str) -> list[dict[str, Any]]:
@@ -348,5 +338,5 @@ def parse_alarms(text: str) -> list[dict[str, Any]]:
     return [a for a in data if isinstance(a, dict)] if isinstance(data, list) else []
 
 
-__all__ = ["PATHS", "SCREENS", "AlarmsScreen", "CommandForm", "ConfirmScreen", "HelpScreen",
-           "OverviewScreen", "Reading", "TwinScreen", "numbered"]
+__all__ = ["PATHS", "SCREENS", "AlarmsScreen", "OverviewScreen", "Reading", "TwinScreen",
+           "numbered"]

@@ -14,6 +14,7 @@ which renders every cell again after any change, cost a third of a core.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -72,12 +73,21 @@ def plain_cell(reading: Reading | None, f: fmt.Format, stale: bool = False) -> C
     return text, ""
 
 
+def state_text(names: Sequence[str], v: Any) -> str:
+    """A GPU state index as the grid's short name (``nom``, ``thrtl``, ...)."""
+    k = int(v)
+    name = names[k] if 0 <= k < len(names) else str(k)
+    return STATES.get(name, (name[:5], 0))[0]
+
+
 def gpu_cell(quantity: str, reading: Reading | None, names: Sequence[str],
              stale: bool = False) -> Cell:
     """One grid cell: the value, on the colour of its band (Bad/unknown uncoloured)."""
     _, _, _, edges, f = QUANTITIES[quantity]
+    if quantity == "state":
+        f = partial(state_text, names)
     if reading is None or reading.value is None or stale:
-        return plain_cell(reading, f, stale)
+        return plain_cell(reading, f, stale)  # (a state by its name, stale or not)
     try:
         if quantity == "state":
             k = int(reading.value)

@@ -1,5 +1,6 @@
 """Events: what the twin said happened, newest first — commands (who, when, the result),
-faults, alarm transitions, scenario steps, clock and link events.
+faults, alarm transitions, scenario steps, clock and link events. The columns are time, kind,
+severity, who, result and what (the result before the longest, so that it stays on screen).
 
 The server sends each as an OPC UA event on ``Satellite``; the console keeps those it received
 since it connected (the server does not serve event history). A command event's message is the
@@ -74,7 +75,8 @@ class EventsScreen(TwinScreen):
             yield Static("", id="events-note")
             table: DataTable[Text] = DataTable(id="event-log", cursor_type="row",
                                                zebra_stripes=True)
-            for key in ("time", "kind", "sev", "who", "what", "result"):
+            # the result before what happened: a long "what" runs off an 80-column screen
+            for key in ("time", "kind", "sev", "who", "result", "what"):
                 table.add_column(key, key=key)
             yield table
 
@@ -98,4 +100,4 @@ class EventsScreen(TwinScreen):
             result = Text(e.result, style="" if e.result in ("", "Good") else "bold red")
             sev = Text(str(e.severity), style="bold red" if e.severity >= 800 else
                        "yellow" if e.severity >= 500 else "")
-            table.add_row(_time(e.time), e.kind, sev, e.who, e.what, result)
+            table.add_row(_time(e.time), e.kind, sev, e.who, result, e.what)

@@ -69,14 +69,17 @@ class ReplayScreen(TwinScreen):
     def paths(self) -> Iterable[str]:
         return ["sim.mode", "sim.speed_x", START, END] if self.is_replay else []
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if not self.modes:
-            self.run_worker(self._load_modes())
+    _loading_modes = False
 
     async def _load_modes(self) -> None:
-        self.modes = await self.console.enum_strings("sim.mode")
-        self.refresh_view()
+        try:
+            self.modes = await self.console.enum_strings("sim.mode")
+        finally:
+            self._loading_modes = False
+        if self.modes:
+            for f in self.query(Field):
+                f.forget()  # shown again, with the names
+            self.refresh_view()
 
     def _value(self, path: str) -> float | None:
         r = self.console.readings.get(path)
@@ -98,6 +101,9 @@ class ReplayScreen(TwinScreen):
                         "f fork a what-if from here, +/- speed")
         if not replay:
             return
+        if not self.modes and app.link_connected and not self._loading_modes:
+            self._loading_modes = True
+            self.run_worker(self._load_modes())
         stale = not app.link_connected
         for f in self.query(Field):
             f.show(app.readings.get(f.path), stale)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import DataTable, Static
@@ -31,6 +32,10 @@ class Field(Static):
         self.text = "…"
         self._shown: tuple[Reading | None, bool] | None = None
 
+    def forget(self) -> None:
+        """Show the reading anew at the next :meth:`show` (its format's names arrived)."""
+        self._shown = None
+
     def show(self, reading: Reading | None, stale: bool = False) -> None:
         if self._shown is not None and self._shown[0] is reading and self._shown[1] == stale:
             return  # the same reading (the app keeps each until a new one arrives)
@@ -46,33 +51,76 @@ class Field(Static):
 
 
 class StatusBar(Static):
-    """Connection, user and role, simulated time and rate, in one line."""
+    """Connection, user and role, simulated time and rate, in one line that fits the width
+    (:func:`fit_status`)."""
 
     _shown: tuple[str, ...] = ()
 
-    def show(self, connection: str, state: str, who: str, clock: str, rate: str) -> None:
-        if (connection, state, who, clock, rate) == self._shown:
+    def show(self, connection: str, state: str, who: str, clock: str, rate: str,
+             retry: str = "") -> None:
+        parts = (connection, state, who, clock, rate, retry)
+        if parts == self._shown:
             return
-        self._shown = (connection, state, who, clock, rate)
+        self._shown = parts
         self.set_class(state == "connected", "-connected")
         self.set_class(state == "lost", "-lost")
-        self.update(f"{connection} │ {who} │ {clock} │ {rate}", layout=False)
+        self._draw()
+
+    def on_resize(self) -> None:
+        if self._shown:
+            self._draw()
+
+    def _draw(self) -> None:
+        connection, _, who, clock, rate, retry = self._shown
+        width = self.content_size.width or max(self.app.size.width - 2, 20)
+        self.update(fit_status(width, connection, who, clock, rate, retry), layout=False)
+
+
+LOST = "✗ DISCONNECTED"
+
+
+def fit_status(width: int, connection: str, who: str, clock: str, rate: str,
+               retry: str = "") -> str:
+    """``connection+retry │ who │ clock │ rate`` in at most ``width`` characters. Where it
+    would not fit: the clock drops its " UTC"; a lost connection drops the (stale) clock, then
+    shortens its detail (why it was lost) down to "✗ DISCONNECTED…" (the retry delay stays);
+    then the user's name is shortened."""
+    def line() -> str:
+        return " │ ".join(p for p in (connection + retry, who, clock, rate) if p)
+
+    if len(line()) > width:
+        clock = clock.removesuffix(" UTC")
+    lost = connection.startswith(LOST)
+    if lost and len(line()) > width:
+        clock = ""
+    over = len(line()) - width
+    floor = len(LOST) if lost else 12
+    if over > 0 and len(connection) > floor:
+        connection = connection[:max(len(connection) - over - 1, floor)] + "…"
+    over = len(line()) - width
+    if over > 0 and len(who) > 8:
+        who = who[:max(len(who) - over - 1, 7)] + "…"
+    return line()[:width]
 
 
 class NavBar(Static):
-    """The screens by name, each with its key letter marked, the current one highlighted."""
+    """The screens by name, each with its key letter marked, the current one highlighted;
+    two spaces between them, or one where two would not fit the width."""
 
     def __init__(self, screens: Sequence[tuple[str, str, str]], *, id: str | None = None
                  ) -> None:
         super().__init__("", id=id)
         self.screens = screens  # (mode, title, key)
 
-    _shown: str | None = None
+    _shown: tuple[str, int] | None = None
 
     def show(self, current: str) -> None:
-        if current == self._shown:
+        width = self.content_size.width or max(self.app.size.width - 2, 20)
+        if (current, width) == self._shown:
             return
-        self._shown = current
+        self._shown = (current, width)
+        wide = sum(len(t) for _, t, _ in self.screens) + 2 * (len(self.screens) - 1)
+        gap = "  " if wide <= width else " "
         line = Text()
         for mode, title, key in self.screens:
             k = title.lower().find(key)
@@ -81,13 +129,18 @@ class NavBar(Static):
             if k >= 0:
                 part.stylize("bold underline", k, k + 1)
             if line:
-                line.append("  ")
+                line.append(gap)
             line.append_text(part)
         self.update(line, layout=False)
 
+    def on_resize(self) -> None:
+        if self._shown is not None:
+            self.show(self._shown[0])
+
 
 class Answer(Static):
-    """The server's answer to the last command (good or refused, with the status)."""
+    """The server's answer to the last command (good or refused, with the status), or a hint;
+    up to three lines (wrapped)."""
 
     _shown: tuple[bool, str] | None = None
 
@@ -97,7 +150,53 @@ class Answer(Static):
         self._shown = (ok, text)
         self.set_class(ok, "-ok")
         self.set_class(not ok, "-refused")
-        self.update(text, layout=False)
+        self.update(Text(text))  # its height follows the text: a layout
+
+
+class MultiField(Static):
+    """``label  text`` made from several channels by ``render`` (their values, in order):
+    ``…`` until all are known, the first Bad one's ``— <Status>``; classes as a Field's."""
+
+    def __init__(self, label: str, paths: Sequence[str],
+                 render: Callable[[Sequence[Any]], str], *, id: str | None = None,
+                 classes: str = "") -> None:
+        super().__init__(f"{label}  …", id=id, classes=f"field {classes}".strip())
+        self.label = label
+        self.paths = tuple(paths)
+        self.render_values = render
+        self.text = "…"
+        self._shown: tuple[tuple[Reading | None, ...], bool] | None = None
+
+    def forget(self) -> None:
+        """Show the readings anew at the next :meth:`show` (``render`` has changed)."""
+        self._shown = None
+
+    def show(self, readings: Mapping[str, Reading], stale: bool = False) -> None:
+        got = tuple(readings.get(p) for p in self.paths)
+        if self._shown is not None and self._shown[1] == stale and all(
+                a is b for a, b in zip(got, self._shown[0], strict=True)):
+            return
+        self._shown = (got, stale)
+        bad = next((r for r in got if r is not None and r.value is None), None)
+        if bad is not None:
+            text = show(bad, str)
+        elif any(r is None for r in got):
+            text = "…"
+        else:
+            try:
+                text = self.render_values([r.value for r in got if r is not None])
+            except (TypeError, ValueError, OverflowError, IndexError):
+                text = "—"
+            odd = next((r for r in got if r is not None and not r.good), None)
+            if odd is not None:
+                text += f" ({odd.status})"
+        self.set_class(bad is not None and bad.bad, "-bad")
+        self.set_class(any(r is not None and not r.good and not r.bad for r in got),
+                       "-uncertain")
+        self.set_class(stale and all(r is not None for r in got), "-stale")
+        if text != self.text:
+            self.text = text
+            self.update(f"{self.label}  {text}", layout=False)
 
 
 def show_text(widget: Static, content: str | Text) -> None:

@@ -49,7 +49,9 @@ _OUTPUT = {"InjectFault": ("FaultId", ua.ObjectIds.Int32, ua.VariantType.Int32,
            "ScenarioStatus": ("Status", ua.ObjectIds.String, ua.VariantType.String,
                               "the live scenario as JSON: state, progress, result"),
            "SaveCheckpoint": ("Path", ua.ObjectIds.String, ua.VariantType.String,
-                              "file the checkpoint was written to")}
+                              "file the checkpoint was written to"),
+           "WhoAmI": ("Identity", ua.ObjectIds.String, ua.VariantType.String,
+                      "the caller's user and role as JSON")}
 
 
 def argument(name: str, datatype: int, description: str) -> ua.Argument:
