@@ -16,9 +16,10 @@ import pytest
 from _influxhelp import FrameSource, recent_epoch, sink_config, split_path
 from _vmserver import VictoriaMetrics
 
+from twin.catalogue import build_catalogue
 from twin.cli import main
 from twin.commands import CommandRecord, Event
-from twin.config import DEFAULT_SATELLITE
+from twin.config import DEFAULT_SATELLITE, load_satellite
 from twin.influx import InfluxSink, LineSchema, Outcome, flush_spool
 from twin.store import RunStore
 
@@ -157,7 +158,9 @@ def test_with_the_server_down_the_run_completes_and_a_later_flush_delivers(
     assert batches
     spooled_lines = sum(p.read_bytes().count(b"\n") for p in batches)
     _, times, _, n_commands, n_events, _ = stored(run)
-    assert spooled_lines == len(times) * 199 + n_commands + n_events  # 199 lines per frame
+    per_frame = LineSchema(build_catalogue(load_satellite().config), "OTS-1", epoch).n_lines
+    assert per_frame == 200  # the default satellite's 909 channels
+    assert spooled_lines == len(times) * per_frame + n_commands + n_events
 
     vm_stopped.start()
     from twin.influx import load_influx
@@ -205,7 +208,7 @@ def test_a_batch_run_never_drops_and_spools_while_the_server_is_slow(tmp_path: P
     assert produced_s < 0.5 * st.batches_sent * server.delay_s, produced_s
     assert st.spool_batches == 0 and st.points_sent == 400 * len(src.catalogue)
     times = [int(line.rsplit(b" ", 1)[1]) for body in server.accepted
-             for line in body.splitlines() if line.startswith(b"sim,")]
+             for line in body.splitlines() if line.startswith(b"sim,") and b" time_s=" in line]
     assert times == sorted(times) and len(times) == 400  # in order, each once
     assert all(b",run=r1,scenario=s " in body for body in server.accepted)
 

@@ -34,7 +34,7 @@ class ScriptedServer:
 
     def times(self) -> list[int]:
         return [int(line.rsplit(b" ", 1)[1]) for body in self.accepted
-                for line in body.splitlines() if line.startswith(b"sim,")]
+                for line in body.splitlines() if line.startswith(b"sim,") and b" time_s=" in line]
 
 
 def make_sink(tmp_path: Path, server: ScriptedServer, **extra: object) -> InfluxSink:
