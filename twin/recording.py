@@ -5,7 +5,9 @@ publishes (one tick per new simulated time: what the twin showed, boards' values
 every command (who, when, arguments, result), every event and every alarm transition. The
 store commits at least once a second, so a crash loses at most the last second.
 ``twin serve`` and ``twin up`` record into ``--record DIR`` (default
-``runs/<UTC time>-<satellite>-live``); ``--no-record`` turns it off.
+``runs/<UTC time>-<satellite>-live``, ``-lab`` for ``twin serve --boards``); ``--no-record``
+turns it off. A recording starts with the events the twin raised before it listened (the
+alarms judged on the first frame while the twin was built: :func:`record_past_events`).
 
 What kind of run it is (``RunMeta.origin``): ``"measured"`` for a twin against real boards
 (``twin serve --boards LAB.toml``): its values are the boards' measurements, which the plant
@@ -17,9 +19,10 @@ side of the frame it acted on (``result["phase"]``: ``"after_frame"`` when the f
 simulated instant was already recorded, ``"before"`` otherwise), so that a re-simulation
 applies it where it acted.
 
-:func:`record_event` and :func:`judge_alarms` are what batch runs (``twin simulate``, scenario
-runs, re-simulations and forks) use to record events and alarm transitions exactly as the live
-recorder does, and to judge the alarms on each frame they check as a live twin's refresh does.
+:func:`record_event`, :func:`record_past_events` and :func:`judge_alarms` are what batch runs
+(``twin simulate``, scenario runs, re-simulations and forks) use to record events and alarm
+transitions exactly as the live recorder does, and to judge the alarms on each frame they check
+as a live twin's refresh does.
 """
 
 from __future__ import annotations
