@@ -1,7 +1,8 @@
 """The rack controller's ASCII line protocol on a serial line (a pty pair by default).
 
 Every ``[link] telemetry_period_s`` the board sends its periodic sentences (status, then each
-rack and GPU). It answers, after the turnaround delay:
+rack and GPU); a ``slow`` fault holds each cycle back by its delay, as it does answers. It
+answers, after the turnaround delay (and a ``slow`` fault's delay):
 
 * ``$<T>CMD,<NAME>,<keys>,<value>*hh`` → ``$<T>ACK,<NAME>,<keys>,<value>`` once the command is
   delivered, or ``$<T>NAK,<NAME>,[<keys>,]<reason>``: CHECKSUM (bad checksum; counted as a
@@ -157,14 +158,26 @@ class AsciiStub(StubBase):
                         if s.periodic or not periodic_only)
 
     async def _telemetry(self) -> None:
+        """Every period, a telemetry cycle; under a ``slow`` fault each cycle leaves
+        ``delay_s`` after it was taken (a delay longer than the period skips the cycles due
+        meanwhile, as a busy firmware would, rather than sending them in a burst)."""
         loop = asyncio.get_running_loop()
         period = self.board.link.telemetry_period_s
         due = loop.time()
         while True:
             due += period
             await asyncio.sleep(max(0.0, due - loop.time()))
-            if not self.core.faults.link_down and not self.core.faults.drops():
-                await self._send(self.telemetry(), answer=False)
+            faults = self.core.faults
+            if faults.link_down or faults.drops():
+                continue
+            cycle = self.telemetry()
+            delay = faults.delay_s()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                if due < loop.time() - period:
+                    due = loop.time()
+            if not faults.link_down:
+                await self._send(cycle, answer=False)
 
     async def _nak(self, name: str, keys: tuple[int, ...], reason: str) -> None:
         self.core.count("exceptions")

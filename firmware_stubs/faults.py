@@ -12,7 +12,7 @@ kind                      target      effect (parameters)
 ``dropout``               (board)     no answer, with ``probability`` (default 1)
 ``garbage``               (board)     ``length`` random bytes instead of an answer, with
                                       ``probability``
-``slow``                  (board)     answers ``delay_s`` late
+``slow``                  (board)     answers, and unsolicited telemetry, ``delay_s`` late
 ``link_down``             (board)     serial: nothing in, nothing out; TCP: listener and
                                       connections closed until cleared
 ``reset``                 (board)     one shot: uptime, counters and settings back to start

@@ -19,9 +19,10 @@ retries``; not after an exception answer or a link down), each waiting ``[link] 
 ASCII boards send their sentences every ``telemetry_period_s`` by themselves; the poller
 listens and, once nothing has arrived for 1.25 periods, asks (``QRY,ALL``) every quarter period
 (at most 0.25 s), so that a board that returns is heard at once. Since telemetry comes unasked,
-the poller also asks for the status sentence every ``[link] status_query_s`` and times the round
-trip to its answer (the first status sentence after the query), so that
-``hil.<board>.latency_ms`` stays live. The first failure of an outage is logged as a
+the poller also asks for a status sentence every ``[link] status_query_s`` and times the round
+trip to its answer, so that ``hil.<board>.latency_ms`` stays live: the first sentence the board
+sends on request only (the rack's ``RKVER``), else its status sentence (then the first one after
+the query, which may be the telemetry's). The first failure of an outage is logged as a
 warning naming board, port and address; repeats go to debug; the recovery is logged with the
 outage's length and failed polls.
 
@@ -331,9 +332,10 @@ class AsciiPoller(BoardPoller):
         self.bus = bus
         self.timeout_s = board.link.timeout_s
         self.status_query_s = board.link.status_query_s
-        # the status sentence (status fields only) answers a status query
-        self.status_id = next((s.id for s in board.sentences
-                               if all(f.kind == "status" for f in s.templates)), "")
+        # a status query asks for a sentence sent on request only (its answer cannot be
+        # mistaken for telemetry), else for the status sentence (status fields only)
+        self.status_id = next((s.id for s in board.sentences if not s.periodic), "") or next(
+            (s.id for s in board.sentences if all(f.kind == "status" for f in s.templates)), "")
         self._buf = bytearray()
         self._pending: dict[tuple[str, tuple[int, ...]], asyncio.Future[Any]] = {}
         self._heard = asyncio.Event()

@@ -148,7 +148,7 @@ def render_link(board: Board) -> list[str]:
     if b.protocol == "ascii":
         poll = (f"The poller waits {_num(timeout_ms)} ms for an answer to a query or command "
                 f"(`[link] timeout_s`) and repeats one that went unanswered {tries} "
-                f"(`retries`); it asks for the status sentence every "
+                f"(`retries`); it asks for `{_status_query(b)}` every "
                 f"{_num(ln.status_query_s)} s (`status_query_s`) to time the round trip, and "
                 f"asks for a whole cycle when the line has been silent for 1.25 telemetry "
                 f"periods." if ln.status_query_s else
@@ -174,6 +174,13 @@ def render_link(board: Board) -> list[str]:
             f"{_num(LATENCY_YELLOW_FRACTION * 100)} % of the {_num(timeout_ms)} ms timeout). "
             f"{n} residual channels `hil.residual.<channel>`: yellow beyond ± the *residual ±* "
             f"column, red beyond twice it.", ""]
+
+
+def _status_query(board: Board) -> str:
+    """The sentence a status query asks for (as :class:`hil.poller.AsciiPoller` picks it)."""
+    ids = [s.id for s in board.sentences if not s.periodic] or [
+        s.id for s in board.sentences if all(f.kind == "status" for f in s.templates)]
+    return f"${ids[0]}" if ids else "the status sentence"
 
 
 def render_all(boards: Iterable[Board]) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
-from stubkit import BOARDS, RawPort, constant
+from stubkit import BOARDS, ManualClock, RawPort, constant
 
 from firmware_stubs.ascii import AsciiStub
 from hil.boardfile import checksum, decode_sentence, format_sentence, parse_reply, parse_sentence
@@ -124,3 +125,35 @@ async def test_line_noise_before_a_sentence_is_counted_and_the_sentence_still_se
             port.close()
     assert parse_sentence(line)[0] == "RKSTA"
     assert stub.counters["frame_errors"] == 1
+
+
+async def test_a_slow_fault_holds_the_unsolicited_telemetry_back_by_its_delay():
+    """Cycles taken after the fault (the board's clock jumps then: their uptime tells them
+    apart from cycles already on their way) arrive ``delay_s`` late."""
+    clock = ManualClock(0.0)
+    delay = 0.4
+    async with rack_stub(period_s=0.05, clock=clock) as stub:
+        port = RawPort(stub.port)
+        try:
+            while not (await port.readline()).startswith(b"$RKSTA"):
+                pass
+            clock.t = 1000.0  # uptime 1000 s in every cycle taken from now on
+            await stub.inject_fault("slow", params={"delay_s": delay})
+            t0 = time.monotonic()
+            while True:
+                words = parse_sentence(await port.readline(timeout=5.0))
+                if words[0] == "RKSTA" and int(words[2]) >= 1000:
+                    break
+            late = time.monotonic() - t0
+            await stub.clear_fault(kind="slow")
+            clock.t = 2000.0
+            t1 = time.monotonic()
+            while True:
+                words = parse_sentence(await port.readline(timeout=5.0))
+                if words[0] == "RKSTA" and int(words[2]) >= 2000:
+                    break
+            prompt = time.monotonic() - t1
+        finally:
+            port.close()
+    assert late >= delay  # the cycle taken after the fault waited out its delay
+    assert prompt < late  # cleared: the next cycle no longer waits

@@ -6,8 +6,14 @@ Expected values are the plant's truth; the tolerance is each field's stated quan
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import math
+import os
+import struct
+import time
+import tty
 
 import pytest
 from hilkit import BOARDS, CAT, CFG, max_error
@@ -17,7 +23,7 @@ from firmware_stubs.rtu import RtuStub
 from firmware_stubs.sources import plant_source
 from firmware_stubs.tcp import TcpStub
 from hil.boardfile import Flag
-from hil.modbus import LinkError, read_request
+from hil.modbus import LinkError, read_request, rtu_frame
 from hil.poller import ModbusPoller, make_poller
 from hil.transport import PtyPair, RtuMaster, SerialBus, TcpMaster
 from twin.model.plant import Plant
@@ -30,10 +36,16 @@ def plant():
     return p
 
 
+def with_link(board, **link):
+    """``board`` with other ``[link]`` settings, as a board file would give them."""
+    return dataclasses.replace(board, link=dataclasses.replace(board.link, **link))
+
+
 @contextlib.asynccontextmanager
-async def wired(board_name, transport, source, **stub_kw):
-    """A stub of ``board_name`` on ``transport`` ("tcp" or "pty") and a started poller."""
-    board = BOARDS[board_name]
+async def wired(board_name, transport, source, board=None, **stub_kw):
+    """A stub of ``board_name`` (or ``board``) on ``transport`` ("tcp" or "pty") and a started
+    poller."""
+    board = board or BOARDS[board_name]
     stub_kw.setdefault("noise", False)
     with PtyPair() as pty:
         if transport == "tcp":
@@ -164,3 +176,76 @@ async def test_a_nak_names_the_boards_reason(plant):
         res = await poller.command("compute.rack.1.power_cap_w", 5000)
         assert res.reason == "nak" and res.detail.endswith("NAK FAILED")
 
+
+
+async def test_the_rack_latency_stays_live_through_status_queries(plant):
+    """Telemetry comes unasked, so it times nothing; a status query every status_query_s
+    does, and a board that turns slow shows in hil.rack.latency_ms."""
+    board = with_link(BOARDS["rack"], telemetry_period_s=0.5, status_query_s=0.05)
+    async with wired("rack", "pty", plant_source(plant, CAT), board=board) as (stub, poller):
+        await poller.wait_until(lambda: len(poller.stats.latencies_s) >= 5, 5.0)
+        assert poller.link_state() == "good"
+        assert poller.stats.latency_ms() < 100.0
+        await stub.inject_fault("slow", params={"delay_s": 0.15})
+        await poller.wait_until(lambda: poller.stats.latency_ms() >= 150.0, 20.0)
+        assert poller.stats.timeouts == 0  # slow, within the 0.5 s timeout
+
+
+async def test_without_status_queries_the_rack_latency_is_timed_on_commands_only(plant):
+    board = with_link(BOARDS["rack"], telemetry_period_s=0.2, status_query_s=0.0)
+    async with wired("rack", "pty", plant_source(plant, CAT), board=board) as (stub, poller):
+        await poller.wait_until(lambda: poller.link_state() == "good"
+                                and poller.stats.polls > 2 * 145, 5.0)  # two cycles heard
+        timed = len(poller.stats.latencies_s)  # the start-up query for a whole cycle
+        assert timed <= 1
+        assert stub.counters["rx_frames"] == timed
+
+
+@contextlib.contextmanager
+def forgetful_board(forget: int):
+    """A scripted Modbus RTU board on a pty pair that leaves the first ``forget`` requests
+    unanswered and answers the rest with zeros."""
+    with PtyPair() as pty:
+        fd = os.open(pty.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        heard = []
+
+        def answer() -> None:
+            req = os.read(fd, 4096)
+            heard.append(req)
+            if len(heard) <= forget:
+                return
+            fn, count = req[1], struct.unpack(">H", req[4:6])[0]
+            n = (count + 7) // 8 if fn in (1, 2) else 2 * count
+            os.write(fd, rtu_frame(req[0], bytes([fn, n]) + bytes(n)))
+
+        loop = asyncio.get_running_loop()
+        loop.add_reader(fd, answer)
+        try:
+            yield pty, heard
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+@pytest.mark.parametrize(("retries", "ok"), [(1, False), (2, True)])
+async def test_the_board_files_retries_and_timeout_are_the_pollers(retries, ok):
+    board = with_link(BOARDS["power"], retries=retries, timeout_s=0.05)
+    with forgetful_board(forget=2) as (pty, heard):
+        poller = make_poller(board, device=pty.master_fd)
+        assert (poller.retries, poller.master.timeout_s) == (retries, 0.05)
+        t0 = time.monotonic()
+        try:
+            await poller.poll_once()
+            failed = None
+        except LinkError as exc:
+            failed = exc
+        took = time.monotonic() - t0
+        await poller.close()
+    assert (failed is None) == ok, failed
+    # retried requests are counted here; the poll's own failure when run() fails the poll
+    assert poller.stats.timeouts == (2 if ok else 1)
+    if not ok:
+        assert failed.reason == "timeout" and "no answer in 0.05 s" in str(failed)
+        assert len(heard) == 2  # asked once and retried once, then gave up
+    assert took >= 2 * 0.05
