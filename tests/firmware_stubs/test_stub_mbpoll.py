@@ -1,18 +1,22 @@
 """An independent master: mbpoll (Debian package ``mbpoll``, libmodbus) reads the stubs over TCP
 and RTU on a pty; the values match the documented map (docs/boards.md) and the source's truth
-within the stated quantisation."""
+within the stated quantisation: a constant source, and the plant model itself (as in ``twin
+up``), including a 32-bit field stored low word first, read with mbpoll's word order."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import shutil
 
 import pytest
-from stubkit import BOARDS, constant
+from stubkit import BOARDS, CAT, CFG, constant
 
 from firmware_stubs import make_stub
-from hil.boardfile import decode_block
+from firmware_stubs.sources import plant_source
+from hil.boardfile import Flag, decode_block
+from twin.model.plant import Plant
 
 pytestmark = pytest.mark.skipif(shutil.which("mbpoll") is None,
                                 reason="mbpoll not installed (Debian package mbpoll; "
@@ -60,3 +64,72 @@ async def test_mbpoll_reads_the_power_board_over_rtu_on_a_pty():
     assert current[17] == 81250
     assert batt[69] == -15025
     assert [coils[a] for a in range(4)] == [1, 1, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def plant():
+    p = Plant(CFG)
+    p.run(600, 1.0)  # ten minutes in: values have moved off their start
+    return p
+
+
+async def read_inputs(*link: str, extent: int) -> list[int]:
+    """Every input register 0..extent-1, in reads of at most 125 (mbpoll's limit)."""
+    regs: dict[int, int] = {}
+    for start in range(0, extent, 125):
+        n = min(125, extent - start)
+        regs |= await mbpoll(*link, "-t", "3", "-r", str(start), "-c", str(n))
+    return [regs[a] for a in range(extent)]
+
+
+def assert_truth(board, plant, words: list[int]) -> int:
+    """Every input-register channel decoded from ``words`` is the plant's truth within its
+    stated quantisation; returns how many were checked."""
+    truth = CAT.sample(plant)
+    got = decode_block(board, "input_registers", 0, words)
+    checked = 0
+    for f in board.measuring():
+        if f.table != "input_registers":
+            continue
+        want = float(truth[CAT[f.key].index])
+        d = got[f.key]
+        if d.flag != Flag.OK or not math.isfinite(want):
+            continue
+        assert abs(d.value - want) <= f.max_error + 1e-9, (f.key, d.value, want)
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("name", ["power", "thermal"])
+async def test_mbpoll_reads_the_plant_through_the_stubs_within_the_quantisation(plant, name):
+    board = BOARDS[name]
+    kw = {"host": "127.0.0.1", "port": 0} if board.protocol == "modbus_tcp" else {}
+    async with make_stub(board, plant_source(plant, CAT), noise=False, sample_rate_hz=0,
+                         **kw) as stub:
+        if board.protocol == "modbus_tcp":
+            link = ("-m", "tcp", "-p", str(stub.port), "-a", "1", "127.0.0.1")
+        else:
+            link = ("-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", stub.port)
+        words = await read_inputs(*link, extent=board.extent("input_registers"))
+    checked = assert_truth(board, plant, words)
+    assert checked >= 0.8 * sum(f.table == "input_registers" for f in board.measuring())
+    assert (words[5] & 0xFFFF) << 16 | (words[6] & 0xFFFF) == int(plant.t_s)  # uint32, ABCD
+
+
+async def test_mbpoll_reads_a_low_word_first_32_bit_field_with_its_word_order(plant):
+    """power.array.<i>.current_a is uint32, low word first (docs/boards.md: "uint32 little"):
+    mbpoll's default 32-bit word order is that one; -B (high word first) reads it swapped."""
+    board = BOARDS["power"]
+    f = board.field_at("input_registers", 33)
+    assert (f.key, f.type, f.word_order) == ("power.array.1.current_a", "uint32", "little")
+    want = float(CAT.sample(plant)[CAT[f.key].index])
+    assert want > 1.0  # the array is in sunlight: a value whose words differ
+    async with make_stub(board, plant_source(plant, CAT), noise=False, sample_rate_hz=0) as stub:
+        rtu = ("-m", "rtu", "-b", "115200", "-P", "none", "-a", "1")
+        little = (await mbpoll(*rtu, "-t", "3:int", "-r", "33", "-c", "1", stub.port))[33]
+        big = (await mbpoll(*rtu, "-t", "3:int", "-B", "-r", "33", "-c", "1", stub.port))[33]
+        words = await mbpoll(*rtu, "-t", "3", "-r", "33", "-c", "2", stub.port)
+    assert abs(little * f.scale - want) <= f.max_error + 1e-9
+    lo, hi = words[33] & 0xFFFF, words[34] & 0xFFFF
+    assert little == (hi << 16) | lo  # register 33 holds the low word
+    assert big & 0xFFFFFFFF == (lo << 16) | hi != little
