@@ -141,23 +141,29 @@ def format_summary(s: Summary) -> str:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr (only when it is a terminal)."""
+    """A one-line progress bar on stderr (only when it is a terminal): the simulated time
+    reached and its pace, or, with ``what`` (e.g. "panels"), the count done of ``total``."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, what: str = "") -> None:
         self.total = total
         self.enabled = enabled and sys.stderr.isatty()
+        self.what = what
         self.t0 = time.perf_counter()
         self.last = 0.0
 
-    def update(self, done: int, sim_s: float) -> None:
+    def update(self, done: int, sim_s: float = 0.0) -> None:
         now = time.perf_counter()
         if not self.enabled or (now - self.last < 0.1 and done < self.total):
             return
         self.last = now
         frac = done / self.total if self.total else 1.0
         bar = "#" * int(frac * 30)
-        rate = sim_s / max(now - self.t0, 1e-9)
-        sys.stderr.write(f"\r[{bar:<30}] {frac:6.1%}  t = {sim_s / 3600:7.2f} h  {rate:,.0f}×")
+        if self.what:
+            tail = f"{done:,} of {self.total:,} {self.what}"
+        else:
+            rate = sim_s / max(now - self.t0, 1e-9)
+            tail = f"t = {sim_s / 3600:7.2f} h  {rate:,.0f}×"
+        sys.stderr.write(f"\r[{bar:<30}] {frac:6.1%}  {tail}")
         sys.stderr.flush()
 
     def close(self) -> None:

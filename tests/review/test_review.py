@@ -260,3 +260,30 @@ def test_the_sheet_also_prints_the_summary(runs: Path, tmp_path: Path,
     text = capsys.readouterr().out
     assert f"wrote {run / 'incident.png'}" in text
     assert "limit violations:" in text and "PASS  pump failure recorded" in text
+
+
+def test_long_work_shows_a_progress_bar_on_a_terminal(
+        runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (optional dependency)")
+    import io
+    import sys
+
+    from twin.replay import resimulate
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    again = resimulate(runs / "pump", tmp_path / "again")  # identical: compared to the end
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    with RunStore.open(runs / "pump") as a, RunStore.open(again) as b:
+        assert compare_runs(a, b, progress=True)["first_divergence_s"] is None
+        export_csv(a, tmp_path / "x.csv", ["soc_pct"], progress=True)
+        export_lp(a, tmp_path / "x.lp", ["soc_pct"], progress=True)
+        incident_sheet(a, tmp_path / "s.png", progress=True)
+        plot_channels(a, ["soc_pct", "temp_c"], tmp_path / "p.png", progress=True)
+    text = err.getvalue()
+    assert "100.0%  91 of 91 common ticks" in text
+    assert text.count("100.0%  91 of 91 ticks") == 3  # CSV, line protocol, the plot's read
+    assert "100.0%  5 of 5 panels" in text and "100.0%  2 of 2 panels" in text

@@ -64,7 +64,7 @@ def first_divergence(a: RunReader, b: RunReader, chunk: int = 4096, progress: bo
     ta = a.read_channel(pa[0])[0]
     tb = b.read_channel(common[0])[0]
     ts = np.intersect1d(ta, tb)
-    with _bar(ProgressBar(ts.size, enabled=progress)) as bar:
+    with _bar(ProgressBar(ts.size, enabled=progress, what="common ticks")) as bar:
         return _diverge(a, b, common, ts, chunk, bar)
 
 
@@ -90,7 +90,7 @@ def _diverge(a: RunReader, b: RunReader, common: list[str], ts: np.ndarray, chun
         if rows.size:
             r = int(rows[0])
             return float(tt[r]), [common[j] for j in np.flatnonzero(diff[r])[:10]]
-        bar.update(min(i + chunk, ts.size), hi)
+        bar.update(min(i + chunk, ts.size))
     return None, []
 
 

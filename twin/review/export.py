@@ -53,11 +53,11 @@ def iter_channels(run: RunReader, paths: Sequence[str], t0: float | None = None,
     if times.size == 0:
         yield times, np.empty((0, len(paths)))
         return
-    bar = ProgressBar(times.size, enabled=progress)
+    bar = ProgressBar(times.size, enabled=progress, what="ticks")
     for i in range(0, times.size, chunk):
         tt = times[i:i + chunk]
         yield run.read_channels(list(paths), float(tt[0]), float(tt[-1]))
-        bar.update(min(i + chunk, times.size), float(tt[-1]))
+        bar.update(min(i + chunk, times.size))
     bar.close()
 
 

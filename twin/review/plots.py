@@ -144,7 +144,7 @@ def plot_channels(run: RunReader, patterns: Sequence[str], out: str | Path,
     heights = [2.2 + 0.12 * max(0, len(js) - 6) for js in per]
     fig, axes = plt.subplots(len(units), 1, figsize=(12, sum(heights) + 1.2), sharex=True,
                              squeeze=False, gridspec_kw={"height_ratios": heights})
-    bar = ProgressBar(len(units), enabled=progress)
+    bar = ProgressBar(len(units), enabled=progress, what="panels")
     for n, (ax, unit, js) in enumerate(zip(axes[:, 0], units, per, strict=True)):
         for j in js:
             ax.plot(times / axis.scale, values[:, j], lw=1.0, label=chans[j].path)
@@ -153,7 +153,7 @@ def plot_channels(run: RunReader, patterns: Sequence[str], out: str | Path,
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
                   ncol=1 if len(js) <= 14 else 2, frameon=False)
         marks.draw(ax, label_faults=n == 0, paths=[chans[j].path for j in js])
-        bar.update(n + 1, 0.0)
+        bar.update(n + 1)
     bar.close()
     axes[-1, 0].set_xlabel(axis.label)
     cut = f" — the first {len(chans)} of {len(matched)} matching channels" \
@@ -189,7 +189,7 @@ def incident_sheet(run: RunReader, out: str | Path, progress: bool = False) -> P
     marks = _Marks(run, axis)
     fig, axes = plt.subplots(len(SHEET), 1, figsize=(12, 14), sharex=True,
                              gridspec_kw={"height_ratios": [3, 3, 1.6, 3, 3]})
-    bar = ProgressBar(len(SHEET), enabled=progress)
+    bar = ProgressBar(len(SHEET), enabled=progress, what="panels")
     for n, (ax, (title, left, unit, scale, right, runit, sub)) in enumerate(
             zip(axes, SHEET, strict=True)):
         handles = _draw(ax, run, left, scale, axis, step=title == "load shedding")
@@ -213,7 +213,7 @@ def incident_sheet(run: RunReader, out: str | Path, progress: bool = False) -> P
                       bbox_to_anchor=(1.06 if right else 1.01, 1.0), borderaxespad=0,
                       frameon=False)
         marks.draw(ax, sub, label_faults=n == 0)
-        bar.update(n + 1, 0.0)
+        bar.update(n + 1)
     bar.close()
     axes[-1].set_xlabel(axis.label)
     fig.suptitle(f"incident sheet: {run.directory.name}", fontsize=12)
