@@ -118,3 +118,45 @@ def inside(pilot: Pilot[None], selector: str = ".panel") -> None:
         r = w.region
         assert r.width > 0 and r.height > 0, (w.id, r)
         assert r.right <= width and r.bottom <= height - 2, (w.id, r, (width, height))
+
+
+async def open_command(pilot: Pilot[None], name: str) -> None:
+    """A command's form (or its confirmation, or the call) from the command palette."""
+    app = pilot.app
+    await until(pilot, lambda: name in getattr(app, "methods", {}), "the server's commands")
+    from textual.command import CommandList, CommandPalette
+
+    await pilot.press("ctrl+p")
+    await pilot.press(*name)
+
+    def found() -> bool:  # the palette searches in a worker: until its first hit is the name
+        if not isinstance(app.screen, CommandPalette):
+            return False
+        hits = app.screen.query_one(CommandList)
+        return hits.option_count > 0 and hits.highlighted == 0 and str(
+            hits.get_option_at_index(0).prompt).split()[0].strip("✗ ") == name
+
+    await until(pilot, found, f"{name} in the palette")
+    await pilot.press("enter")
+
+
+async def pick(pilot: Pilot[None], field: str, text: str) -> list[str]:
+    """Choose the option of the focused Select (``#arg-<field>``) that starts with ``text``:
+    enter opens the list, typing finds the option, enter takes it. Returns the options the
+    list offered (their labels)."""
+    from textual.widgets import OptionList, Select
+
+    select = pilot.app.screen.query_one(f"#arg-{field}", Select)
+    assert pilot.app.focused is select, f"{field} is not focused: {pilot.app.focused}"
+    await pilot.press("enter")
+    overlay = select.query_one("SelectOverlay", OptionList)
+    await until(pilot, lambda: overlay.has_focus, f"the {field} list open")
+    offered = [str(overlay.get_option_at_index(k).prompt) for k in range(overlay.option_count)]
+    await pilot.press(*text)
+    await pilot.press("enter")
+    await until(pilot, lambda: str(select.value).startswith(text.strip()), f"{field} = {text}")
+    return [o for o in offered if o and o != select.prompt]  # (not the blank option)
+
+
+def answer(pilot: Pilot[None]) -> str:
+    return shown(pilot, "#answer")

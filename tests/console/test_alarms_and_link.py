@@ -6,12 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _console import PASSWORDS, connected, served_twin, shown, until
+from _console import (
+    PASSWORDS,
+    connected,
+    free_port,
+    inside,
+    screen_text,
+    served_twin,
+    shown,
+    until,
+    users_file,
+)
 from textual.widgets import DataTable, Input, Static
 
+from twin.config import load_satellite
 from twin.console import fmt
 from twin.console.app import ConsoleApp
-from twin.opcua.server import TwinServer
+from twin.console.screens_compute import GpuGrid
+from twin.console.widgets import QUALITY_STYLE
+from twin.opcua.server import ServerOptions, TwinServer
+from twin.runtime import Twin
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 HOTTEST = "compute.hottest_gpu_temp_c"
@@ -50,6 +64,14 @@ async def test_an_alarm_appears_and_acknowledging_it_reaches_the_server(served: 
 
         await until(pilot, lambda: row()[:2] == ["500", "yellow-high"] and row()[5] == "NO",
                     "the alarm on the Alarms screen")
+        # since when, in simulated time as everywhere on this screen; the value, live
+        since = "T+" + fmt.sim_clock(twin.alarms.alarms[HOTTEST].since_s)
+        await until(pilot, lambda: row()[4] == since, f"since {since}")
+        for _ in range(3):
+            twin.commands.call("Step", {"n": 10})
+            twin.tick(0.0)
+        now = f"{twin.mirror.value(HOTTEST):.4g}"
+        await until(pilot, lambda: row()[3] == now, f"the value now, {now}")
         await pilot.press("o")
         c = twin.alarms.counts()
         expected = f"red {c['red']}  yellow {c['yellow']}  unacked {c['unacknowledged']}"
@@ -113,10 +135,19 @@ async def test_the_console_survives_its_server_stopping_and_reconnects(tmp_path:
         app = ConsoleApp(url, "otto", PASSWORDS["otto"])
         async with app.run_test(size=(80, 24)) as pilot:
             await connected(pilot)
+            await pilot.press("c", "v", "v")  # the grid by state
+            grid = app.screen.query_one(GpuGrid)
+            await until(pilot, lambda: grid.cells(1)[1:2] == [("nom", "white on #3f8f3f")],
+                        "GPU states")
             await srv.stop()
             # at once: the transport closes, no keep-alive timeout is needed
             await until(pilot, lambda: "DISCONNECTED" in shown(pilot, "#status"),
                         "the lost connection", timeout=2)
+            # the states by name still (not their numbers), dimmed: stale
+            await until(pilot, lambda: grid.cells(1)[1] == ("nom", QUALITY_STYLE["stale"]),
+                        "a stale state")
+            assert screen_text(app).count(" nom ") >= 8
+            await pilot.press("o")
             assert app.screen.query_one("#f-compute-pflops", Static).has_class("-stale")
             await pilot.press("s")  # disabled while disconnected: no crash, nothing sent
             await pilot.press("a", "o")
@@ -127,3 +158,29 @@ async def test_the_console_survives_its_server_stopping_and_reconnects(tmp_path:
                             "the reconnection", timeout=15)
                 await until(pilot, lambda: not app.screen.query_one(
                     "#f-compute-pflops", Static).has_class("-stale"), "fresh values")
+
+
+async def test_a_server_without_the_none_policy_is_shown_with_how_to_connect(tmp_path: Path):
+    """No --security against a server that offers only encrypted endpoints: the status bar
+    says so within 80 columns (the retry delay kept), the answer line says what to do."""
+    twin = Twin(load_satellite().config, state_dir=tmp_path)
+    opts = ServerOptions(endpoint=f"opc.tcp://127.0.0.1:{free_port()}/twin/",
+                         state_dir=tmp_path, users_file=users_file(tmp_path), allow_none=False)
+    srv = TwinServer(twin, opts)
+    await srv.start()
+    try:
+        app = ConsoleApp(srv.url, "otto", PASSWORDS["otto"])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "BadSecurityPolicyRejected" in shown(pilot, "#status")
+                        and "retry" in shown(pilot, "#status"), "the refusal")
+            status = shown(pilot, "#status")
+            assert status.startswith("✗ DISCONNECTED: BadSecurityPolicyRejected · retry ")
+            assert len(status) <= 78 and "otto (role ?)" in status
+            hint = shown(pilot, "#answer")
+            assert "no unencrypted (None) endpoint" in hint and "--security" in hint
+            assert "--trust-new" in hint
+            region = app.screen.query_one("#answer").region
+            assert 2 <= region.height <= 3 and region.bottom <= 23  # wrapped, above the footer
+            inside(pilot)  # the overview still fits above it
+    finally:
+        await srv.stop()

@@ -11,7 +11,10 @@ import pytest
 
 from twin.console import fmt
 from twin.console.cli import _password, add_console_arguments
+from twin.console.control import connection_hint, describe_outputs
 from twin.console.link import Reading, role_allows
+from twin.console.records import arg_info, plain_description
+from twin.console.widgets import fit_status
 from twin.errors import TwinError
 
 
@@ -56,3 +59,34 @@ def test_the_app_starts_without_importing_asyncua():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_commands_description_loses_its_role_and_hazard_marks_and_names_its_choices():
+    assert plain_description("Set a coolant pump's speed. Role: operator. Hazardous.") == \
+        "Set a coolant pump's speed."
+    mode = arg_info("mode", "str", "heater mode, one of auto, off, on")
+    assert mode.choices == ("auto", "off", "on") and not mode.optional
+    params = arg_info("params", "str", "parameters as a JSON object (optional: empty for the "
+                      "default)")
+    assert params.choices == () and params.optional
+
+
+def test_the_status_line_fits_80_columns_and_keeps_the_retry_delay():
+    why = "login refused (BadUserAccessDenied) and a long explanation of it " * 2
+    line = fit_status(78, f"✗ DISCONNECTED: {why}", "engineer (engineer)",
+                      "sim 2026-12-21 00:00:00 UTC", "", " · retry 5s")
+    assert len(line) <= 78 and line.startswith("✗ DISCONNECTED: login refused")
+    assert "… · retry 5s │ engineer (engineer)" in line
+    wide = fit_status(78, "● connected", "engineer (engineer)", "sim 2026-12-21 00:00:00 UTC",
+                      "running ×1000")
+    assert wide == "● connected │ engineer (engineer) │ sim 2026-12-21 00:00:00 │ running ×1000"
+
+
+def test_command_outputs_are_named_scalars_or_json_for_a_dialog():
+    assert describe_outputs(["FaultId"], [7]) == (" · FaultId 7", [])
+    text, data = describe_outputs(["Faults"], ['[{"id": 1}, {"id": 2}]'])
+    assert text == " · Faults: 2 entries" and data == [[{"id": 1}, {"id": 2}]]
+    assert describe_outputs(["Identity"], ['{"user": "otto", "role": "operator"}'])[0] == \
+        " · user=otto role=operator"
+    assert "--security" in connection_hint("BadSecurityPolicyRejected", None)
+    assert connection_hint("BadSecurityPolicyRejected", "Basic256Sha256,...") == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _console import PASSWORDS, connected, free_port, served_twin, shown, until
+from _console import PASSWORDS, connected, free_port, open_command, served_twin, shown, until
 from textual import events
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
@@ -216,20 +216,12 @@ async def test_help_screen_lists_the_keys(served: TwinServer):
         await until(pilot, lambda: bool(app.screen.query("#overview")), "the overview again")
 
 
-async def open_command(pilot, app: ConsoleApp, name: str) -> None:  # type: ignore[no-untyped-def]
-    await until(pilot, lambda: name in app.methods, "the server's commands")
-    await pilot.press("ctrl+p")
-    await pilot.press(*name)
-    await pilot.pause(0.3)  # the palette searches in a worker
-    await pilot.press("enter")
-
-
 async def test_a_hazardous_command_asks_first_then_reaches_the_server(served: TwinServer):
     twin = served.twin
     app = console(served, "erin")
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        await open_command(pilot, app, "SetPumpSpeed")
+        await open_command(pilot, "SetPumpSpeed")
         await until(pilot, lambda: bool(app.screen.query("#arg-pump")), "the argument form")
         await pilot.press("1", "tab", *"55", "enter")
         await until(pilot, lambda: bool(app.screen.query("#question")), "the confirmation")
@@ -237,7 +229,7 @@ async def test_a_hazardous_command_asks_first_then_reaches_the_server(served: Tw
         await pilot.press("n")
         await until(pilot, lambda: "cancelled" in shown(pilot, "#answer"), "the cancel")
         assert twin.plant.inputs.pump_speed[0] != pytest.approx(0.55)
-        await open_command(pilot, app, "SetPumpSpeed")
+        await open_command(pilot, "SetPumpSpeed")
         await until(pilot, lambda: bool(app.screen.query("#arg-pump")), "the argument form")
         await pilot.press("1", "tab", *"55", "enter")
         await until(pilot, lambda: bool(app.screen.query("#question")), "the confirmation")

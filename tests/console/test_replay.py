@@ -130,3 +130,32 @@ async def test_replay_without_a_fork_command_says_how_to_fork(recording: Path, t
             assert (f"fork from the command line: twin replay RUN --fork {AT_S:g} --do"
                     in shown(pilot, "#answer"))
             assert not app.screen.query("#arg-actions")  # no form: nothing to send
+
+
+async def test_space_plays_and_pauses_the_replay_and_the_speed_keys_change_its_speed(
+        recording: Path, tmp_path: Path):
+    async with served_replay(recording, tmp_path) as srv:
+        replayer = srv.twin.replayer  # type: ignore[attr-defined]
+        app = ConsoleApp(srv.url, "otto", PASSWORDS["otto"])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await connected(pilot)
+            await pilot.press("l")
+            await until(pilot, lambda: shown(pilot, "#f-replay-mode").endswith("paused"),
+                        "paused")
+            await pilot.press("plus")
+            await until(pilot, lambda: "✓ SetSpeed: Good" in shown(pilot, "#answer"), "×2")
+            assert replayer.speed == 2.0
+            await until(pilot, lambda: shown(pilot, "#f-replay-speed").endswith("2.000 ×"),
+                        "the speed shown")
+            await pilot.press("space")
+            await until(pilot, lambda: "✓ Resume: Good" in shown(pilot, "#answer"), "play")
+            assert replayer.playing
+            await until(pilot, lambda: shown(pilot, "#f-replay-mode").endswith("playing"),
+                        "shown playing")
+            await pilot.press("space")
+            await until(pilot, lambda: "✓ Pause: Good" in shown(pilot, "#answer"), "pause")
+            assert not replayer.playing
+            await pilot.press("minus")
+            await until(pilot, lambda: replayer.speed == 1.0, "×1 again")
+            await until(pilot, lambda: shown(pilot, "#f-replay-mode").endswith("paused"),
+                        "shown paused")

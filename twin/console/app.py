@@ -138,7 +138,7 @@ class ConsoleApp(Control, App[None]):
         self.last_answer: tuple[bool, str] | None = (False, notice) if notice else None
         self._hint = ""  # the connection hint shown on the answer line, if any
         self.link_state = LinkState("connecting", url)
-        self.speed_set: float | None = None  # last speed this console set successfully
+        self.speed_set: float | None = None  # set by this console, sim.speed_x not yet new
         self._pending: dict[str, Reading] = {}
         self._flush_posted = False
         self._last_sim: tuple[float, float] | None = None  # (wall, sim) of the last change
@@ -194,6 +194,8 @@ class ConsoleApp(Control, App[None]):
                 self._rate = (sim.value - self._last_sim[1]) / dt if dt < 2.0 else None
             self._last_sim = (now, sim.value)
         self.readings.update(pending)
+        if "sim.speed_x" in pending:
+            self.speed_set = None  # the server's commanded speed is the news
         if self._awaiting_data:  # the first values since connecting: on screen at once
             self._awaiting_data = False
             self.refresh_screen()
@@ -402,7 +404,7 @@ class ConsoleApp(Control, App[None]):
                 f"running ×{self._rate:.2g}"
         elif self._last_sim is not None:
             speed = self.readings.get("sim.speed_x")
-            shown = speed.value if speed is not None else self.speed_set
+            shown = self.speed_set or (speed.value if speed is not None else None)
             rate = f"paused (×{shown:g})" if isinstance(shown, int | float) else "paused"
         else:
             rate = "…"

@@ -222,10 +222,12 @@ class Control:
         elif what == "step":
             await self.run_command("Step", (1,))
         else:
+            # the speed this console set, until the server's sim.speed_x tells it; that;
+            # (a twin without it) the rate measured
             commanded = self.readings.get("sim.speed_x")
             now = commanded.value if commanded is not None else None
-            current = (float(now) if isinstance(now, int | float) and now > 0
-                       else self.speed_set or self._rate or 1.0)
+            current = self.speed_set or (float(now) if isinstance(now, int | float) and now > 0
+                                         else self._rate or 1.0)
             if what == "faster":
                 speed = next((s for s in SPEEDS if s > current * 1.001), SPEEDS[-1])
             else:
