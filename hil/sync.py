@@ -10,7 +10,8 @@ sampled into the mirror, all Good), it
   that only says whether an enum is at one label (a switch, such as the power board's heater
   feed) measures nothing and never shows: the mode comes from a board that encodes it whole;
 * marks every channel no board measures ``UNCERTAIN_SUBSTITUTE`` (the model's estimate), except
-  the twin's own ``sim.*`` channels (simulated time), which stay Good;
+  the twin's own ``sim.*`` channels (simulated time, the clock, the live scenario), which stay
+  Good and keep what the twin shows (it may move them between frames);
 * computes residuals, measured − model, for channels both measured (Good) and modelled, the
   model taken at the board's sample time (below);
 * fills the ``hil.*`` channels of a twin built with its boards (:mod:`twin.catalogue`):
@@ -150,6 +151,9 @@ class HilSync:
         mirror = self.twin.mirror
         now = time.monotonic() if now is None else now
         values = self.model.copy()
+        # the twin's own channels as the twin shows them now: it may have moved them between
+        # frames (a scenario loaded or ended while paused: Twin.refresh_scenario)
+        values[self.own] = mirror.values[self.own]
         status = np.where(self.measured, BAD_NO_COMMUNICATION,
                           np.where(self.own, GOOD, UNCERTAIN_SUBSTITUTE)).astype(np.uint32)
         status[self.hil] = BAD_WAITING_FOR_INITIAL_DATA

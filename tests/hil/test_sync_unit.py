@@ -15,6 +15,7 @@ from hil.boardfile import Decoded, Flag, parse_board
 from hil.modbus import LinkError
 from hil.poller import BoardPoller
 from hil.sync import HilSync
+from twin.catalogue import SCENARIO_STATES
 from twin.runtime import (
     BAD_NO_COMMUNICATION,
     BAD_SENSOR_FAILURE,
@@ -299,3 +300,13 @@ async def test_the_sync_re_applies_at_once_when_a_poller_fails(setup):
         stop.set()
         await task
     assert took < 0.1  # not the 0.3 s stale deadline, nor the 30 s period
+
+
+def test_a_scenario_state_shown_between_frames_survives_the_syncs_re_apply(setup):
+    twin, _, sync = setup
+    state = twin.catalogue["sim.scenario.state"].index
+    assert twin.commands.call("LoadScenario", {"name": "gpu-runaway-rack-trip"}).ok
+    assert twin.mirror.values[state] == SCENARIO_STATES.index("loaded")  # no frame since
+    sync.apply()
+    assert twin.mirror.values[state] == SCENARIO_STATES.index("loaded")
+    assert status(twin, "sim.scenario.state") == GOOD
