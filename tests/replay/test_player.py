@@ -165,3 +165,34 @@ def test_a_replay_forks_a_what_if_at_the_play_head(pump_run: Path, tmp_path: Pat
         after = {c.name: c for c in branch.commands(300.0)}
         assert after["SetLoadShedLevel"].t_s == 300.0 and after["SetLoadShedLevel"].status == "Good"
         assert after["SetPumpSpeed"].t_s == 400.0
+
+
+def test_a_recording_from_an_older_version_replays_without_the_channels_it_lacks(
+        tmp_path: Path) -> None:
+    """A run recorded before sim.scenario.* existed: those show BadNoData, the rest as recorded."""
+    import dataclasses
+
+    from twin.catalogue import build_catalogue
+    from twin.config import load_satellite
+    from twin.replay.player import BAD_NO_DATA
+    from twin.runtime import Twin
+    from twin.store import run_meta
+
+    cfg = load_satellite().config
+    now = build_catalogue(cfg)
+    old = [dataclasses.replace(c, index=i) for i, c in enumerate(
+        c for c in now.channels if not c.path.startswith("sim.scenario."))]
+    keep = [c.index for c in now.channels if not c.path.startswith("sim.scenario.")]
+    twin = Twin(cfg, seed=3)
+    with RunStore.create(tmp_path / "old", old, run_meta(cfg, 3, 1.0, 10.0)) as store:
+        for _ in range(3):
+            store.append(twin.plant.t_s, now.sample(twin.plant)[keep])
+            twin.plant.run(10, 1.0)
+    with RunStore.open(tmp_path / "old") as run:
+        replay = ReplayTwin(load_config(run.meta), run)
+        m, cat = replay.mirror, replay.catalogue
+        i_state, i_soc = cat["sim.scenario.state"].index, cat["power.battery.1.soc_pct"].index
+        assert np.isnan(m.values[i_state]) and m.status[i_state] == BAD_NO_DATA
+        assert m.status[i_soc] == 0
+        assert m.values[i_soc] == pytest.approx(run.read_instant(0.0)[
+            run.channel_index("power.battery.1.soc_pct")])

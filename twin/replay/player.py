@@ -23,6 +23,7 @@ play head, re-simulated in a worker thread; a ``fork`` event reports the new run
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import threading
@@ -41,7 +42,9 @@ from twin.errors import CommandError, TwinError
 from twin.runtime import GOOD, Twin
 from twin.store import RunReader
 
+log = logging.getLogger(__name__)
 SOURCE = "replay"
+BAD_NO_DATA = 0x809B0000  # OPC UA BadNoData: a channel this recording does not have
 # shown as the play head's clock (playing: "realtime" at the replay speed; paused), not as
 # recorded; sim.time_s is the shown tick's time, i.e. the play head's
 CLOCK_CHANNELS = ("sim.mode", "sim.speed_x", "sim.behind_s")
@@ -287,12 +290,24 @@ class ReplayTwin(Twin):
         self.replayer = Replayer(store, speed, at_s, playing=False, wall=wall)
         base = build_catalogue(config)
         recorded = store.channels()
-        if [c.path for c in base.channels] != [c.path for c in recorded[:len(base)]]:
-            raise TwinError(f"{store.directory}: the recorded channels do not match the "
-                            "catalogue of its stored satellite config")
-        # the run's own extra channels (a live run's hil.* boards), then the play head's span
-        catalogue = base.extended([*recorded[len(base):], *replay_channels(self.replayer)])
+        # the run's own extra channels (a live run's hil.* boards, or channels an older version
+        # recorded that this one no longer has), then the play head's span
+        extra = [c for c in recorded if c.path not in base.by_path]
+        catalogue = base.extended([*extra, *replay_channels(self.replayer)])
         self.n_recorded = len(recorded)
+        # recorded column of each shown channel: a recording made by an older version may lack
+        # channels added since (NaN, BadNoData) or hold them in another order
+        at = {c.path: i for i, c in enumerate(recorded)}
+        shown = catalogue.channels[:len(catalogue) - 2]
+        self._columns = np.array([at.get(c.path, -1) for c in shown], dtype=np.int64)
+        self._absent = self._columns < 0
+        self._same = bool(len(shown) == len(recorded)
+                          and np.array_equal(self._columns, np.arange(len(recorded))))
+        if self._absent.any():
+            missing = [c.path for c, gone in zip(shown, self._absent, strict=True) if gone]
+            log.warning("%s: recorded without %d channels of this version (%s%s): shown as "
+                        "BadNoData", store.directory, len(missing), ", ".join(missing[:4]),
+                        "…" if len(missing) > 4 else "")
         self._clock_idx = [catalogue[p].index for p in CLOCK_CHANNELS if p in catalogue.by_path]
         super().__init__(config, seed=store.meta.seed, mode="paused", publish_hz=publish_hz,
                          catalogue=catalogue)
@@ -312,10 +327,14 @@ class ReplayTwin(Twin):
         self.clock.sim_s = r.tick_s
         self.clock.speed = r.speed
         self.clock.mode = "realtime" if r.playing else "paused"
-        frame = np.concatenate([r.frame, (r.start_s, r.end_s)])
+        row = r.frame if self._same else np.where(self._absent, np.nan,
+                                                  r.frame[np.maximum(self._columns, 0)])
+        frame = np.concatenate([row, (r.start_s, r.end_s)])
         if len(self._clock_idx) == len(CLOCK_CHANNELS):  # the play head's clock, not the run's
             frame[self._clock_idx] = (MODES.index(self.clock.mode), r.speed, 0.0)
         self.mirror.update_all(frame, r.tick_s, GOOD)
+        if not self._same:
+            self.mirror.status[:len(row)][self._absent] = BAD_NO_DATA
         self.mirror.source = SOURCE  # type: ignore[attr-defined]
         self.publish()  # listeners, and the limit alarms judge the replayed values too
 
