@@ -37,7 +37,7 @@ WRAP = 'status=$1; shift; "$@"; echo $? > "$status"'
 # What the overview must show once its data is in: (what, pattern).
 OVERVIEW = [
     ("the link", r"● connected"),
-    ("the first-start operator", r"operator \(role \?\)|operator \(operator\)"),
+    ("the first-start operator, its role from the server", r"operator \(operator\)"),
     ("the simulated clock", r"sim 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC"),
     ("time running", r"running ×\d"),
     ("sim time", r"Sim time\s+T\+0d \d\d:\d\d:\d\d"),
@@ -119,15 +119,18 @@ def missing(screen: str) -> list[str]:
     return [what for what, pattern in OVERVIEW if not re.search(pattern, screen)]
 
 
-@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
-def test_twin_up_shows_the_overview_in_a_terminal_and_q_leaves_nothing_behind(
-        tmp_path: Path, size: tuple[int, int]):
+def run_twin_up(directory: Path, size: tuple[int, int], state: Path, run: Path
+                ) -> tuple[str, str]:
+    """``twin up`` in a tmux pane of ``size`` until the overview has its data, then q: the
+    overview's text and everything the pane showed by the end. Checks on the way that the
+    server listened, that q ends it with status 0, and that no process or port is left."""
     width, height = size
+    directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     argv = [*twin_command(), "up", "--endpoint", f"opc.tcp://127.0.0.1:{port}/orbital-twin/",
-            "--state-dir", str(tmp_path / "state"), "--record", str(tmp_path / "run")]
-    status = tmp_path / "exit-status"
-    with tmux_session(tmp_path, size, ["sh", "-c", WRAP, "sh", str(status), *argv]) as tmux:
+            "--state-dir", str(state), "--record", str(run)]
+    status = directory / "exit-status"
+    with tmux_session(directory, size, ["sh", "-c", WRAP, "sh", str(status), *argv]) as tmux:
         assert tmux.pane("#{pane_width}x#{pane_height}") == f"{width}x{height}"
         shell = int(tmux.pane("#{pane_pid}"))
         screen = [""]
@@ -140,17 +143,6 @@ def test_twin_up_shows_the_overview_in_a_terminal_and_q_leaves_nothing_behind(
                  lambda: f"missing {missing(screen[0])}; screen:\n{screen[0]}")
         assert tmux.pane("#{pane_dead}") == "0", f"twin up ended early:\n{screen[0]}"
         text = screen[0]
-        capture = tmp_path / f"overview-{width}x{height}.txt"
-        capture.write_text(text)
-        print(f"\noverview at {width}×{height} ({capture}):\n{text}")
-
-        lines = text.removesuffix("\n").split("\n")
-        assert len(lines) == height and max(len(line) for line in lines) <= width
-        assert "q Quit" in lines[-1], "the footer is on the last line"
-        for title in ("Orbit", "Thermal", "Power", "Compute", "Alarms", "Control"):
-            assert title in text, f"the {title} panel"
-        assert "Traceback" not in text and "WARNING" not in text
-
         procs = descendants(shell)  # twin up and anything it started
         assert procs, "no twin process under the pane's shell"
         ports = listening_ports(procs)
@@ -166,6 +158,35 @@ def test_twin_up_shows_the_overview_in_a_terminal_and_q_leaves_nothing_behind(
         left = [p for p in procs if alive(p)]
         assert not left, f"processes left behind: {left}"
         assert not still_listening(ports), f"ports still listening: {still_listening(ports)}"
-    assert "created OPC UA user 'operator'" in after
-    assert f"recorded to {tmp_path / 'run'}" in after
     assert "Traceback" not in after
+    return text, after
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_twin_up_shows_the_overview_in_a_terminal_and_q_leaves_nothing_behind(
+        tmp_path: Path, size: tuple[int, int]):
+    width, height = size
+    text, after = run_twin_up(tmp_path, size, tmp_path / "state", tmp_path / "run")
+    capture = tmp_path / f"overview-{width}x{height}.txt"
+    capture.write_text(text)
+    print(f"\noverview at {width}×{height} ({capture}):\n{text}")
+    lines = text.removesuffix("\n").split("\n")
+    assert len(lines) == height and max(len(line) for line in lines) <= width
+    assert "q Quit" in lines[-1], "the footer is on the last line"
+    for title in ("Orbit", "Thermal", "Power", "Compute", "Alarms", "Control"):
+        assert title in text, f"the {title} panel"
+    assert "Traceback" not in text and "WARNING" not in text
+    assert "created OPC UA user 'operator'" in after
+    assert "console-credentials.json, mode 0600" in after
+    assert f"recorded to {tmp_path / 'run'}" in after
+
+
+def test_a_second_twin_up_on_the_same_state_dir_logs_the_console_in_again(tmp_path: Path):
+    """The first start creates the users and keeps their passwords in the state dir; the
+    second creates none and its console logs in with the kept operator password."""
+    state = tmp_path / "state"
+    _, first = run_twin_up(tmp_path / "first", (80, 24), state, tmp_path / "run1")
+    assert "created OPC UA user 'operator'" in first
+    text, second = run_twin_up(tmp_path / "second", (80, 24), state, tmp_path / "run2")
+    assert "operator (operator)" in text and "● connected" in text  # (all of OVERVIEW)
+    assert "created OPC UA user" not in second and "no login" not in second
