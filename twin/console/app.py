@@ -11,8 +11,11 @@ screen's first, and the server's channel list is browsed once per connection, wh
 first needs it.
 
 Start-up: the link starts connecting when the app loads, before the first screen is composed,
-and loads asyncua in a thread meanwhile (:mod:`twin.console.link`); the server's commands and
-alarms are read in a worker once connected, so values are shown while they load.
+and loads asyncua in a thread meanwhile (:mod:`twin.console.link`); who the session is, the
+server's alarms and its commands are read in a worker once connected, so values are shown while
+they load. A refused connection that the user can fix (no None endpoint for a console without
+``--security``, an untrusted certificate, a refused login) gets a hint on the answer line
+(:func:`~twin.console.control.connection_hint`).
 
 Roles. Once connected the console asks the server who it is (the twin's ``WhoAmI``: user and
 role, recorded by the server but raising no event); a server without it leaves the role to

@@ -19,7 +19,9 @@ refusals included: the status name (``BadUserAccessDenied``, ``BadOutOfRange``, 
 server's own message (the twin returns its reason as the first output argument, also on a Bad
 status), or ``BadNotConnected`` when there is no session. Commands, their arguments, the role
 each needs and whether it is hazardous are read from the server's method nodes
-(:meth:`Link.methods`): the method's Description ends ``Role: <role>.`` and ``Hazardous.``.
+(:meth:`Link.methods`): the method's Description ends ``Role: <role>.`` and ``Hazardous.``,
+an argument's names its values (``…, one of a, b, c``) and whether it is optional, and the
+output arguments after the Message are named (``FaultId``, ``Faults``, ``Identity``, ...).
 
 Start-up. asyncua takes ~0.7 s to import (its generated protocol module), so this module does
 not import it: :meth:`Link.run` does, once, in a thread (:func:`load_asyncua`), while the app
