@@ -8,11 +8,24 @@ Load it with ``-p hil.benchkit`` (or the ``pytest11`` entry point of the same na
   (:class:`~twin.embedded.EmbeddedBoards`); with helpers to command it, run simulated time and
   assert on channels over time (:class:`Bench`);
 * the ``hardware`` marker: a test that needs real boards is skipped, with the reason, when
-  ``TWIN_BENCH_BOARDS`` is unset.
+  ``TWIN_BENCH_BOARDS`` is unset; and the ``stubs`` marker, the other way round: a test that
+  needs the embedded stubs (it injects a fault into the model, which real boards do not follow,
+  or a board fault, which only a stub can act out) is skipped when it is set.
 
 Other settings: ``TWIN_BENCH_CONFIG`` (a satellite file; default the shipped one),
 ``TWIN_BENCH_SEED`` (default 1), ``TWIN_BENCH_STARTUP_S`` (how long every board has to answer
-before the fixture fails naming the silent ones; default 10).
+before the fixture fails naming the silent ones; default 10), ``TWIN_BENCH_STATE_DIR`` (the
+twin's state folder: a lab's own scenarios in its ``scenarios/``; default none).
+
+Commands: :meth:`Bench.command` calls the twin's one command path. Against lab boards the twin
+accepts a command first (an OPC UA client gets Good then) and forwards it to every board that
+carries it out; each board confirms by read-back or ACK, or refuses later (a ``board`` event).
+``bench.command`` waits for those confirmations and returns a :class:`CommandOutcome` whose
+``failures`` are the boards' typed :class:`~hil.poller.CommandResult` (``reason``: refused,
+timeout, garbage, exception with its code, link_down, nak with the board's reason, readback).
+:meth:`Bench.scenario` runs a scenario file through the same path (LoadScenario, StartScenario)
+until its verdict and returns the ``ScenarioStatus`` JSON. What the helpers return (a channel's
+:class:`~hil.benchresults.Sample`, a command's outcome) is in :mod:`hil.benchresults`.
 
 The twin runs on an event loop in a thread of its own, so bench tests are plain functions and
 need no asyncio plugin. Every helper runs its work on that loop; a test reads the twin through
@@ -26,54 +39,33 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import math
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from hil.benchresults import CommandOutcome, Sample
 from hil.lab import close_pollers, lab_twin
-from twin.runtime import BAD_NO_COMMUNICATION, GOOD, UNCERTAIN_SUBSTITUTE, Twin
+from twin.catalogue import SCENARIO_STATES
+from twin.runtime import Twin
 
 ENV_BOARDS = "TWIN_BENCH_BOARDS"
 ENV_CONFIG = "TWIN_BENCH_CONFIG"
 ENV_SEED = "TWIN_BENCH_SEED"
 ENV_STARTUP = "TWIN_BENCH_STARTUP_S"
+ENV_STATE_DIR = "TWIN_BENCH_STATE_DIR"
+SCENARIO_ENDS = ("passed", "failed", "stopped")
 SKIP_REASON = (f"needs real boards: set {ENV_BOARDS} to a lab file (configs/lab-example.toml, "
                "docs/benchkit.md)")
+STUBS_SKIP_REASON = (f"needs the embedded firmware stubs ({ENV_BOARDS} is set): real boards do "
+                     "not follow faults injected into the model")
 USER, ROLE = "bench", "engineer"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One channel as the mirror showed it: value, OPC UA status code, source time (sim s)."""
-
-    path: str
-    value: float
-    status: int
-    source_s: float
-
-    @property
-    def good(self) -> bool:
-        return self.status == GOOD
-
-    @property
-    def quality(self) -> str:
-        if self.status == GOOD:
-            return "Good"
-        if self.status == UNCERTAIN_SUBSTITUTE:
-            return "Uncertain (estimated)"
-        if self.status == BAD_NO_COMMUNICATION:
-            return "Bad (board offline)"
-        return ("Uncertain" if self.status >> 30 == 1 else "Bad") + f" (0x{self.status:08X})"
-
-    def __str__(self) -> str:
-        return f"{self.path} = {self.value:g} [{self.quality}] at t = {self.source_s:g} s"
 
 
 class Bench:
@@ -193,29 +185,29 @@ class Bench:
         return self.run(once())
 
     # --- commands and time ---------------------------------------------------------------
-    def command(self, name: str, /, *, check: bool = True, user: str = USER, role: str = ROLE,
-                **args: Any) -> Any:
-        """Call a twin command (``twin.commands.call``) as a bench engineer; return its result.
+    def command(self, name: str, /, *, check: bool = True, confirm: bool = True,
+                user: str = USER, role: str = ROLE, **args: Any) -> CommandOutcome:
+        """Call a twin command (``twin.commands.call``) as a bench engineer.
 
-        Against lab boards, it returns once every board the command is forwarded to confirmed
-        it (read back or ACK). ``check``: fail the test if the twin or a board refused it."""
+        The twin answers at once (Good, or why not); against lab boards the command then goes
+        to every board that carries it out, and with ``confirm`` this returns once each has
+        confirmed it (read back or ACK) or failed, its :class:`~hil.poller.CommandResult` in
+        :attr:`CommandOutcome.boards`. ``check``: fail the test if the twin or a board refused
+        it (else look at ``outcome.ok``, ``outcome.reason``, ``outcome.failures``)."""
 
-        async def go() -> tuple[Any, list[Any]]:
+        async def go() -> CommandOutcome:
             forwarded = getattr(self.boards, "forwarded", None)
             seen = len(forwarded) if forwarded is not None else 0
             res = self.twin.commands.call(name, args, user=user, role=role)
-            if forwarded is None:
-                return res, []
+            if forwarded is None or not confirm:
+                return CommandOutcome(res)
             await self.boards.settle()
-            return res, forwarded[seen:]
+            return CommandOutcome(res, tuple(forwarded[seen:]))
 
-        res, board_results = self.run(go())
+        out = self.run(go())
         if check:
-            assert res.ok, f"{name} {args}: {res.status}: {res.message}"
-            failed = [str(r) for r in board_results if not r.ok]
-            assert not failed, f"{name} {args}: the board refused or did not confirm: " + (
-                "; ".join(failed))
-        return res
+            assert out.ok, f"{name} {args}: {out}"
+        return out
 
     @property
     def sim_s(self) -> float:
@@ -254,6 +246,48 @@ class Bench:
 
         return self.run(wait())
 
+    # --- scenarios -----------------------------------------------------------------------
+    def scenario(self, name: str, *, speed: float | None = None, within_s: float = 600.0,
+                 check: bool = False) -> dict[str, Any]:
+        """Run the scenario ``name`` on the bench twin through the command path and return its
+        ``ScenarioStatus`` (parsed JSON: ``state`` passed, failed or stopped, ``reason``, and
+        the whole ``result`` with each expectation's verdict).
+
+        ``LoadScenario`` (the shipped scenarios, then ``TWIN_BENCH_STATE_DIR/scenarios``),
+        ``SetSpeed`` to ``speed`` when given, ``StartScenario``, ``Resume``; then it waits, at
+        most ``within_s`` wall-clock seconds, until ``sim.scenario.state`` shows the end.
+        ``check``: fail the test unless the scenario passed."""
+        self.command("LoadScenario", name=name)
+        if speed is not None:
+            self.command("SetSpeed", speed=speed)
+        self.command("StartScenario")
+        self.command("Resume")
+        state = self.twin.catalogue["sim.scenario.state"].index
+
+        def shown() -> str:
+            return SCENARIO_STATES[int(self.twin.mirror.values[state])]
+
+        async def wait() -> None:
+            await self._until(lambda: shown() in SCENARIO_ENDS, within_s,
+                              lambda: f"scenario {name}: still {shown()} at "
+                                      f"{self.twin.plant.t_s:g} s")
+
+        try:
+            self.run(wait())
+        except AssertionError:
+            self.command("StopScenario", check=False)
+            raise
+        status: dict[str, Any] = json.loads(self.command("ScenarioStatus").data)
+        if check and status["state"] != "passed":
+            failed = [e for e in status.get("result", {}).get("expectations", [])
+                      if not e.get("passed")]
+            raise AssertionError(
+                f"scenario {name} {status['state']}" + (f" ({status['reason']})"
+                                                       if status["reason"] else "")
+                + "".join(f"\n  failed: {e['name']} ({e['rule']}; measured {e['measured']})"
+                          for e in failed))
+        return status
+
     # --- reading and asserting -----------------------------------------------------------
     def _sample(self, path: str) -> Sample:
         m = self.twin.mirror
@@ -276,8 +310,8 @@ class Bench:
                                   for n, p in self.boards.pollers.items()})
 
     async def _changed(self) -> None:
-        """Until the mirror may have moved: the sync's next apply (each frame, and every
-        50 ms between frames)."""
+        """Until the mirror may have moved: the sync's next apply (each frame, every
+        publishing period between frames, and when a board's link state moves)."""
         sync = self.boards.sync
         sync.changed.clear()
         with contextlib.suppress(TimeoutError):
@@ -347,6 +381,9 @@ class Bench:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware: the test needs real boards (a lab file in "
                             f"{ENV_BOARDS}); skipped when none is attached")
+    config.addinivalue_line("markers", "stubs: the test needs the embedded firmware stubs (it "
+                            "injects model or board faults); skipped when "
+                            f"{ENV_BOARDS} names a lab file")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -358,6 +395,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("hardware") is not None and not os.environ.get(ENV_BOARDS):
         pytest.skip(SKIP_REASON)
+    if item.get_closest_marker("stubs") is not None and os.environ.get(ENV_BOARDS):
+        pytest.skip(STUBS_SKIP_REASON)
 
 
 def make_bench() -> Bench:
@@ -371,11 +410,13 @@ def make_bench() -> Bench:
         config = load_satellite(os.environ.get(ENV_CONFIG) or DEFAULT_SATELLITE).config
         seed = int(os.environ.get(ENV_SEED) or 1)
         startup_s = float(os.environ.get(ENV_STARTUP) or 10.0)
+        state_dir = os.environ.get(ENV_STATE_DIR) or None
         # the twin is built with its boards: their hil.* channels are in its catalogue
         if lab_file is None:
-            twin = embedded_twin(config, seed=seed, mode="realtime")
+            twin = embedded_twin(config, seed=seed, mode="realtime", state_dir=state_dir)
         else:
-            twin, _ = lab_twin(config, lab_file, seed=seed, mode="realtime")
+            twin, _ = lab_twin(config, lab_file, seed=seed, mode="realtime",
+                               state_dir=state_dir)
     except (TwinError, ValueError) as exc:  # a bad lab file: one line naming file and key
         pytest.fail(f"twin bench: {exc}", pytrace=False)
     return Bench(twin, lab_file, startup_s=startup_s)

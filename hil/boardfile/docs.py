@@ -208,7 +208,16 @@ def render_all(boards: Iterable[Board]) -> str:
             "apply, and the mirror shows the board with the better link, then the finer "
             "encoding (the smaller *quantisation ±*), then the board listed first. "
             "The twin's alarm book raises limit alarms on all these channels: a board offline, "
-            "a slow link, a sensor or a model that disagrees.\n")
+            "a slow link, a sensor or a model that disagrees.\n\n"
+            "Commands to writable rows (`rw`) and ASCII commands: in `twin serve --boards`, a "
+            "twin command the twin accepts (OPC UA, console, scenario) is answered Good at once "
+            "and then written to every board that has its channel, each write confirmed by "
+            "read-back or ACK; a board that refuses (Modbus exception, NAK), stays silent or "
+            "reads back another value reports it later, as a `board` event of severity 700 "
+            "naming the board, the channel and the reason (the bench kit's `bench.command` "
+            "waits for these verdicts: docs/benchkit.md). In `twin up` the stub boards' own "
+            "writes (a Modbus master or a CMD on their wire) go through the twin's command "
+            "path; one it refuses is refused on the wire (exception 04, NAK FAILED).\n")
     return head + "\n" + "\n".join(render_markdown(b).rstrip("\n") + "\n" for b in boards)
 
 
