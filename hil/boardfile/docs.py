@@ -177,7 +177,7 @@ def render_link(board: Board) -> list[str]:
 
 
 def _status_query(board: Board) -> str:
-    """The sentence a status query asks for (as :class:`hil.poller.AsciiPoller` picks it)."""
+    """The sentence a status query asks for (as :class:`hil.asciipoll.AsciiPoller` picks it)."""
     ids = [s.id for s in board.sentences if not s.periodic] or [
         s.id for s in board.sentences if all(f.kind == "status" for f in s.templates)]
     return f"${ids[0]}" if ids else "the status sentence"
