@@ -161,6 +161,8 @@ def render_link(board: Board) -> list[str]:
                 f"and waits {_num(timeout_ms)} ms for each answer (`[link] timeout_s`); a "
                 f"request that timed out or came back garbled is repeated {tries} "
                 "(`retries`), one with an exception answer or on a link that is down is not.")
+    timed = (" (status queries, other queries and commands: telemetry comes unasked)"
+             if b.protocol == "ascii" else "")
     return ["### Poller", "", poll + " The first failure of an outage is logged as a warning "
             "naming the board and address, repeats at debug level, the recovery at info level "
             "with the outage's length.", "",
@@ -168,7 +170,7 @@ def render_link(board: Board) -> list[str]:
             f"`hil.{b.name}.online` (bool; red when 0: no answer for two poll periods), the "
             f"counters {counters}, and `hil.{b.name}.latency_ms` (median of the last "
             f"{LATENCY_WINDOW} round trips"
-            f"{' (queries and commands: telemetry comes unasked)' if b.protocol == 'ascii' else ''}"
+            f"{timed}"
             "; yellow above "
             f"{_num(LATENCY_YELLOW_FRACTION * timeout_ms)} ms, "
             f"{_num(LATENCY_YELLOW_FRACTION * 100)} % of the {_num(timeout_ms)} ms timeout). "
