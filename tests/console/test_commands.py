@@ -139,11 +139,18 @@ async def test_a_fault_injected_and_cleared_from_the_console(served: TwinServer)
         await connected(pilot)
         await open_command(pilot, "InjectFault")
         await form(pilot, "kind")
+        box = app.screen.query_one("#form").region  # five arguments, at 80×24
+        assert box.y >= 0 and box.bottom <= 24 and box.right <= 80, box
+        send = app.screen.query_one("#send").region
+        assert send.height and send.bottom <= box.bottom, send  # the Send button shows
         kinds = {k.split()[0] for k in await pick(pilot, "kind", "pump_degraded")}
         assert {"pump_degraded", "board_dropout", "sensor_drift"} <= kinds
         target = app.screen.query_one("#arg-target", Input)
         assert target.placeholder == "thermal.pump.N"  # what this kind takes
         await pilot.press("tab", *"thermal.pump.2", "enter")
+        await until(pilot, lambda: bool(app.screen.query("#question")), "the confirmation")
+        box = app.screen.query_one("#confirm").region
+        assert box.bottom <= 24 and app.screen.query_one("#confirm-keys").region.bottom < 24
         await confirm(pilot, "Send InjectFault?\n  kind = 'pump_degraded'\n  target = "
                       "'thermal.pump.2'\n  params = (default)\n  start_s = (default)\n"
                       "  duration_s = (default)")

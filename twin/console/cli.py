@@ -3,8 +3,9 @@
 ``twin console --url opc.tcp://… --user NAME`` asks for the password (or reads
 ``TWIN_PASSWORD``); ``--security`` takes an asyncua security string
 (``Basic256Sha256,SignAndEncrypt,client_cert.der,client_key.pem``); ``--role`` is a hint that
-disables controls the role may not use (the server decides either way). ``--web`` serves the
-same console in a browser instead (:mod:`twin.console.web`, on 127.0.0.1, ``--web-port``).
+disables controls the role may not use until the server says the role (it decides either way).
+``--web`` serves the same console in a browser instead (:mod:`twin.console.web`, on 127.0.0.1,
+``--web-port``).
 
 ``twin up`` (:func:`up_command`) runs the twin and its OPC UA server on a thread of their own
 (their own event loop, so drawing the console never delays the plant or the publisher) and the
@@ -50,9 +51,9 @@ def add_login_arguments(p: argparse.ArgumentParser) -> None:
                    "string, e.g. Basic256Sha256,SignAndEncrypt,cert.der,key.pem (default: None "
                    "policy, loopback servers only)")
     p.add_argument("--role", choices=("viewer", "operator", "engineer"), default=None,
-                   help="your role, as a hint: controls it may not use are disabled (the "
-                   "server decides either way; without it the console learns the role from "
-                   "the server's first refusal)")
+                   help="your role, as a hint until connected: controls it may not use are "
+                   "disabled (the server decides either way, and says the role once connected; "
+                   "a twin without WhoAmI: its first refusal does)")
     from twin.console.web import add_web_arguments
 
     add_web_arguments(p)
