@@ -112,7 +112,9 @@ def command_catalogue(twin: Twin) -> tuple[Command, ...]:
         Command("SetLoadShedLevel", "operator", "Minimum load-shed level (racks off in steps).",
                 (Arg("level", "int", "shed level", "", 0, p.max_shed_level),), hazardous=True),
         Command("InjectFault", "engineer", "Inject a fault from the catalogue.",
-                (Arg("kind", "str", "fault kind"), Arg("target", "str", "component or channel"),
+                (Arg("kind", "str", "fault kind", choices=tuple(KINDS)),
+                 Arg("target", "str", "component (thermal.pump.2), channel (sensor faults) or "
+                     "hil.<board> (board faults)"),
                  Arg("params", "json", "parameters as a JSON object", optional=True),
                  Arg("start_s", "float", "start (default now)", "s", 0.0, 1e10, optional=True),
                  Arg("duration_s", "float", "duration (default until cleared)", "s", 0.0, 1e10,
