@@ -47,6 +47,7 @@ class AsciiPoller(BoardPoller):
         self._status_heard = asyncio.Event()
         self._queried = -math.inf  # monotonic time of the last status query
         self._cycle_id = next((s.id for s in board.sentences if s.periodic), "")  # cycle's 1st
+        self._asking = ""  # the query waiting for its answer
 
     @property
     def where(self) -> str:
@@ -96,7 +97,7 @@ class AsciiPoller(BoardPoller):
             return
         if sid == self.status_id:
             self._status_heard.set()
-        if sid == self._cycle_id:
+        if sid == self._cycle_id and self._asking != "ALL":  # an unasked cycle begins
             self.poll_starts.append(asyncio.get_running_loop().time())
         self._store(decoded)
         self._heard.set()
@@ -139,6 +140,7 @@ class AsciiPoller(BoardPoller):
                 await self.bus.quiet()
                 answered.clear()
                 t0 = time.perf_counter()
+                self._asking = what
                 self.bus.write(format_sentence([self.board.talker + "QRY", what]))
                 try:
                     async with asyncio.timeout(self.timeout_s):
@@ -150,6 +152,7 @@ class AsciiPoller(BoardPoller):
                     self.stats.failure("timeout")  # retried: counted, not yet a failed poll
                     continue
                 finally:
+                    self._asking = ""
                     self.bus.quiet_from_now()
             self.stats.last_latency_s = time.perf_counter() - t0
             self.stats.latencies_s.append(self.stats.last_latency_s)
