@@ -151,7 +151,8 @@ async def test_the_console_survives_its_server_stopping_and_reconnects(tmp_path:
             assert app.screen.query_one("#f-compute-pflops", Static).has_class("-stale")
             await pilot.press("s")  # disabled while disconnected: no crash, nothing sent
             await pilot.press("a", "o")
-            assert "DISCONNECTED" in shown(pilot, "#status")
+            status = shown(pilot, "#status")  # lost, or retrying: never shown as connected
+            assert "DISCONNECTED" in status or "connecting" in status, status
             async with served_twin(tmp_path / "again", port) as again:
                 assert again.url == url
                 await until(pilot, lambda: "● connected" in shown(pilot, "#status"),
