@@ -59,29 +59,33 @@ def limits(board: Board, turnaround_ms: float = TURNAROUND_MS) -> tuple[float, f
     return 1.0 / wire_s, 1.0 / (wire_s + 2 * gap_s + turnaround_ms / 1000.0)
 
 
-def rates(lat: list[float], elapsed: float) -> tuple[float, float, float]:
+def rates(lat: list[float], elapsed: float, cpu_s: float) -> tuple[float, float, float, float]:
     return len(lat) / elapsed, float(np.percentile(lat, 50)) * 1e3, \
-        float(np.percentile(lat, 99)) * 1e3
+        float(np.percentile(lat, 99)) * 1e3, cpu_s / elapsed
 
 
-async def ours(master: RtuMaster | TcpMaster, seconds: float) -> tuple[float, float, float]:
-    """(transactions/s over elapsed time, p50 ms, p99 ms round trip)."""
+async def ours(master: RtuMaster | TcpMaster, seconds: float
+               ) -> tuple[float, float, float, float]:
+    """(transactions/s over elapsed time, p50 ms, p99 ms round trip, CPU of this process)."""
     lat = []
+    cpu0 = time.process_time()
     t_start = time.perf_counter()
     t_end = t_start + seconds
     while time.perf_counter() < t_end:
         parse_response(REQUEST, await master.transact(REQUEST), "bench")
         lat.append(master.last_rtt_s)
-    return rates(lat, time.perf_counter() - t_start)
+    return rates(lat, time.perf_counter() - t_start, time.process_time() - cpu0)
 
 
-async def baseline(stub: TcpStub | RtuStub, seconds: float) -> tuple[float, float, float]:
+async def baseline(stub: TcpStub | RtuStub, seconds: float
+                   ) -> tuple[float, float, float, float]:
     if isinstance(stub, TcpStub):
         c = AsyncModbusTcpClient("127.0.0.1", port=stub.port, timeout=2, retries=0)
     else:
         c = AsyncModbusSerialClient(stub.port, baudrate=115200, timeout=2, retries=0)
     await c.connect()
     lat = []
+    cpu0 = time.process_time()
     try:
         t_start = time.perf_counter()
         t_end = t_start + seconds
@@ -92,10 +96,10 @@ async def baseline(stub: TcpStub | RtuStub, seconds: float) -> tuple[float, floa
         elapsed = time.perf_counter() - t_start
     finally:
         c.close()
-    return rates(lat, elapsed)
+    return rates(lat, elapsed, time.process_time() - cpu0)
 
 
-Row = tuple[str, bool, float, float, float]  # name, compliant, tx/s, p50 ms, p99 ms
+Row = tuple[str, bool, float, float, float, float]  # name, compliant, tx/s, p50, p99 ms, CPU
 
 
 async def throughput(board: Board, src: ConstantSource, seconds: float) -> list[Row]:
@@ -108,12 +112,13 @@ async def throughput(board: Board, src: ConstantSource, seconds: float) -> list[
     # compliant: paced like a wire, and our master keeps the bus's own t3.5 after each answer
     for pace in (False, True):
         label = "pty, paced 115200" if pace else "pty, unpaced"
-        for gap in (None, 0.0):
+        for gap, precise in ((None, False), (None, True), (0.0, False)):
             with PtyPair() as pty:
                 async with RtuStub(board, src, sample_rate_hz=0, turnaround_ms=TURNAROUND_MS,
                                    pace=pace, device=pty.path):
-                    bus = SerialBus(pty.master_fd, gap_s=gap)
-                    name = f"{label}, hil, gap {bus.gap_s * 1e3:.2f} ms"
+                    bus = SerialBus(pty.master_fd, gap_s=gap, precise=precise)
+                    name = f"{label}, hil, gap {bus.gap_s * 1e3:.2f} ms" + (
+                        " precise" if precise else "")
                     rows.append((name, pace and gap is None,
                                  *await ours(RtuMaster(bus, 1, 2.0), seconds)))
                     bus.close()
@@ -169,13 +174,14 @@ async def main(seconds: float) -> None:
           f"{wire:.0f}/s; with the RTU spec's gaps (2 × t3.5 = "
           f"{2e3 * rtu_gap_s(ln.baud, ln.interframe_ms):.2f} ms, turnaround "
           f"{TURNAROUND_MS:g} ms) {spec:.0f}/s; goal >= {GOAL:.0%} of the spec's limit")
-    print(f"{'link, master':40s} {'tx/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} {'÷ bytes':>8s} "
-          f"{'÷ spec':>7s}")
-    for name, compliant, tps, p50, p99 in rows:
+    print("CPU: this process (stub and master together), fraction of one core")
+    print(f"{'link, master':42s} {'tx/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} {'CPU':>5s} "
+          f"{'÷ bytes':>8s} {'÷ spec':>7s}")
+    for name, compliant, tps, p50, p99, cpu in rows:
         verdict = ""
         if compliant:
             verdict = "  goal met" if tps / spec >= GOAL else "  BELOW GOAL"
-        print(f"{name:40s} {tps:7.0f} {p50:7.2f} {p99:7.2f} {tps / wire:8.2f} "
+        print(f"{name:42s} {tps:7.0f} {p50:7.2f} {p99:7.2f} {cpu:5.0%} {tps / wire:8.2f} "
               f"{tps / spec:7.2f}{verdict}")
     print()
     print(f"poll jitter, embedded twin with its boards running, {seconds:g} s")

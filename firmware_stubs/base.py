@@ -123,12 +123,16 @@ class StubBase:
                 self._changed.clear()
                 await self._changed.wait()
 
+    def answer_delay_s(self) -> float:
+        """The RS-485 turnaround plus a slow fault's delay, before an answer starts."""
+        return self.core.faults.delay_s() + self.turnaround_s
+
     async def answer_delay(self) -> bool:
         """Apply dropout, slow-answer and turnaround before an answer; False: don't answer."""
         f = self.core.faults
         if f.link_down or f.drops():
             return False
-        delay = f.delay_s() + self.turnaround_s
+        delay = self.answer_delay_s()
         if delay > 0:
             await asyncio.sleep(delay)
         return True

@@ -10,6 +10,7 @@ Frames with a bad CRC count as ``frame_errors``; frames for other device ids as
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from firmware_stubs.base import StubBase
 from firmware_stubs.modbus import process, rtu_check
@@ -26,6 +27,7 @@ class RtuStub(StubBase):
         self._wire_end = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self._ends: deque[float] = deque()  # paced: when each queued frame ended on the wire
 
     async def _open(self) -> None:
         ln = self.board.link
@@ -60,6 +62,8 @@ class RtuStub(StubBase):
     def _frame_end(self) -> None:
         self._timer = None
         frame, self._buf = bytes(self._buf), bytearray()
+        if self.pace:
+            self._ends.append(self._wire_end + self.t35)  # the frame's end as on a wire
         self._frames.put_nowait(frame)
 
     async def _worker(self) -> None:
@@ -76,8 +80,13 @@ class RtuStub(StubBase):
             core.count("foreign_frames")
             return
         core.count("rx_frames")
+        ends = self._ends.popleft() if self._ends else None
         response = await process(core, frame[1:-2])
         if dev == 0 or not await self.answer_delay():
             return
         assert self.line is not None
-        await self.line.write(core.faults.garbage() or rtu_frame(dev, response))
+        # a real UART starts the answer t3.5 + turnaround (+ a slow fault's delay) after the
+        # request's end; asyncio's rounded-up timers woke us later than that: catch up
+        start = None if ends is None else ends + self.answer_delay_s()
+        await self.line.write(core.faults.garbage() or rtu_frame(dev, response),
+                              not_before=start)

@@ -3,7 +3,8 @@
 A pty moves bytes as fast as the kernel copies them; with ``pace`` the stub sends byte k of a
 write no earlier than ``start + (k + 1) × character time`` (character = start bit, data bits,
 parity, stop bits), so frames last on a pty as long as on a wire. asyncio timers wake about
-once a millisecond, so bytes leave in small bursts, each on or after its due time.
+once a millisecond, so bytes leave in small bursts, each on or after its due time, the last one
+timed to tens of µs.
 
 Like a UART with nobody listening, the line never blocks its board: if the far end does not read
 and the pty buffer stays full for :data:`WRITE_STALL_S`, the rest of the write is dropped.
@@ -17,6 +18,8 @@ import tty
 from collections.abc import Callable
 
 import serial
+
+from hil.timing import SPIN_S, sleep_until
 
 WRITE_STALL_S = 0.2
 
@@ -72,22 +75,30 @@ class SerialLine:
             assert self._loop is not None
             self.on_bytes(data, self._loop.time())
 
-    async def write(self, data: bytes) -> None:
-        """Send ``data``, paced at the baud rate when asked."""
+    async def write(self, data: bytes, not_before: float | None = None) -> None:
+        """Send ``data``, paced at the baud rate when asked: byte k leaves at ``start + (k + 1)
+        × character``, ``start`` being ``not_before`` (the instant a real UART would begin,
+        e.g. t3.5 after the request; default now) or when the last paced write ends. A late
+        wake-up sends the bytes already due at once; the last byte is timed precisely
+        (:func:`hil.timing.sleep_until`), so the answer ends when it would on a wire."""
         loop = asyncio.get_running_loop()
         if not self.pace:
             await self._write_now(data)
             return
-        start = max(loop.time(), self.busy_until)
-        self.busy_until = start + len(data) * self.char_s
+        n = len(data)
+        start = max(loop.time() if not_before is None else not_before, self.busy_until)
+        last = start + n * self.char_s
+        self.busy_until = last
         sent = 0
-        while sent < len(data):
-            due = min(len(data), int((loop.time() - start) / self.char_s + 1e-9))
+        while sent < n:
+            now = loop.time()
+            due = min(n, int((now - start) / self.char_s + 1e-9))
             if due > sent:
                 await self._write_now(data[sent:due])
                 sent = due
-            if sent < len(data):
-                await asyncio.sleep(max(0.0, start + (sent + 1) * self.char_s - loop.time()))
+            if sent < n:  # wake for a millisecond's bytes, or precisely for the last one
+                target = min(last, max(start + (sent + 1) * self.char_s, now + SPIN_S))
+                await sleep_until(target, precise=target >= last)
 
     async def _write_now(self, data: bytes) -> None:
         view = memoryview(data)

@@ -28,6 +28,7 @@ import tty
 from collections.abc import Callable
 
 from hil.modbus import LinkError, mbap_frame, rtu_expected_length, rtu_frame, rtu_unwrap
+from hil.timing import sleep_until
 
 MAX_FRAME = 260
 
@@ -71,13 +72,19 @@ class SerialBus:
     """A serial line shared by the boards on it (``device``: a path or an open pty master fd)."""
 
     def __init__(self, device: str | int, *, baud: int = 115200, bytesize: int = 8,
-                 parity: str = "N", stopbits: int = 1, gap_s: float | None = None) -> None:
+                 parity: str = "N", stopbits: int = 1, gap_s: float | None = None,
+                 precise: bool = False) -> None:
+        """``precise``: time the inter-frame gap to tens of µs instead of asyncio's rounded-up
+        milliseconds, spinning at most a millisecond per gap (:mod:`hil.timing`)."""
         self.device = device
         self.settings = (baud, bytesize, parity, stopbits)
         self.char_s = char_time_s(baud, bytesize, parity, stopbits)
         self.gap_s = rtu_gap_s(baud, 0.0, self.char_s) if gap_s is None else gap_s
+        self.precise = precise
         self.lock = asyncio.Lock()
         self.quiet_until = 0.0  # loop time before which no frame may start (inter-frame gap)
+        self.last_rx = 0.0  # loop time the last bytes arrived
+        self._sent_at, self._sent_len = 0.0, 0  # the last write: when, how many bytes
         self.fd = -1
         self.on_data: Callable[[bytes], None] | None = None  # ASCII lines read this way
         self.buf = bytearray()
@@ -119,6 +126,8 @@ class SerialBus:
             return
         if not data:
             return
+        assert self._loop is not None
+        self.last_rx = self._loop.time()
         if self.on_data is not None:
             self.on_data(data)
         else:
@@ -127,6 +136,8 @@ class SerialBus:
 
     def write(self, data: bytes) -> None:
         self.open()
+        assert self._loop is not None
+        self._sent_at, self._sent_len = self._loop.time(), len(data)
         try:
             n = os.write(self.fd, data)
         except OSError as exc:  # full (nobody reads) or gone
@@ -135,14 +146,15 @@ class SerialBus:
             raise LinkError("link_down", self.name, f"wrote {n} of {len(data)} bytes")
 
     def quiet_from_now(self) -> None:
-        """A frame ended now: the next may start ``gap_s`` later."""
-        self.quiet_until = asyncio.get_running_loop().time() + self.gap_s
+        """A transaction ended: the next frame may start ``gap_s`` after the last activity on
+        the line, the answer's last bytes (when they came after the request went out)."""
+        sent_end = self._sent_at + self._sent_len * self.char_s  # its last byte on a wire
+        end = max(sent_end, self.last_rx) if self.last_rx >= self._sent_at else sent_end
+        self.quiet_until = end + self.gap_s
 
     async def quiet(self) -> None:
         """Wait out what is left of the inter-frame gap (nothing when the bus was idle)."""
-        wait = self.quiet_until - asyncio.get_running_loop().time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await sleep_until(self.quiet_until, self.precise)
 
     def flush_input(self) -> int:
         n = len(self.buf)

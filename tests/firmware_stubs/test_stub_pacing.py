@@ -58,3 +58,24 @@ async def test_turnaround_and_the_frame_gap_delay_the_answer():
     request_wire = len(REQUEST) * CHAR_S  # the request's own bytes, paced on reception
     least = request_wire + 1.75e-3 + 20e-3 + CHAR_S  # + t3.5 + turnaround + first byte
     assert least <= latency <= least + 0.025, (latency, least)
+
+
+async def test_a_paced_answer_ends_when_it_would_on_the_wire_not_a_timer_tick_later():
+    """Request end + t3.5 + 255 characters: the last byte within half a millisecond of that
+    (asyncio's own timers round up to whole milliseconds; the stub times the last byte)."""
+    durations, latencies = [], []
+    async with modbus_stub("rtu", pace=True, turnaround_ms=0.0) as stub:
+        port = RawPort(stub.port)
+        try:
+            for _ in range(7):
+                reading = asyncio.create_task(asyncio.to_thread(port.read_timed, N))
+                await asyncio.sleep(0)
+                sent = port.write(REQUEST)
+                chunks = await reading
+                latencies.append(chunks[-1][0] - sent)
+                durations.append(chunks[-1][0] - chunks[0][0])
+        finally:
+            port.close()
+    ideal = len(REQUEST) * CHAR_S + 1.75e-3 + N * CHAR_S
+    ends = statistics.median(latencies)
+    assert ideal - 1e-4 <= ends <= ideal + 5e-4, (ends, ideal)
