@@ -14,8 +14,10 @@
      the master's t3.5 before its next request: 2.86 + 2 × 1.75 ms (+ the turnaround, 0 here)
      → ~157 transactions/s.
 
-   The goal is ≥ 90 % of the spec's limit for a compliant master (``hil``, the bus's own gap);
-   ``gap 0`` (a master that skips its t3.5, as pymodbus does) is shown against both limits.
+   The goal is ≥ 90 % of the spec's limit for a compliant master (``hil``, the bus's own gap,
+   counted from the line's last activity; ``precise``: timed to tens of µs instead of asyncio's
+   rounded-up milliseconds, :mod:`hil.timing`, at the CPU cost shown); ``gap 0`` (a master that
+   skips its t3.5, as pymodbus does) is shown against both limits.
 2. Poll jitter: the embedded twin runs with its boards (built with them, so with their hil.*
    channels) for ``--seconds``: the power (RTU, pty, 10 Hz) and thermal (TCP, 5 Hz) pollers'
    poll starts, and the rack controller's telemetry cycles as they arrive (ASCII, pty, its own
