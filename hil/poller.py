@@ -9,8 +9,15 @@ the quality of every value the board reports:
 =============  ================================================================
 ``good``       answered, and the last answer is at most 1.5 poll periods old
 ``stale``      the last attempt failed, or the last answer is older than 1.5 periods
-``offline``    no answer for ``offline_after_s`` (default: two poll periods), or never
+``offline``    no answer for ``offline_after_s`` (default: two poll periods) while an
+               answer has been owed for half a period at least, or never
 =============  ================================================================
+
+"Owed": a Modbus board owes an answer from when it was asked (the oldest request unanswered
+since its last answer); an ASCII board owes its next telemetry one period after the last. So a
+board is never called offline for the twin's own stall: when the event loop is held up (a full
+garbage collection, a console screen being drawn in the same process), the pollers had no chance
+to ask, and the first thing they do on waking is ask again; it answers in milliseconds.
 
 Modbus boards are read block by block (every table the board has, from address 0, at most 125
 registers or 2000 bits per request) once per period (``1 / sample_rate_hz``); a request that
@@ -101,6 +108,7 @@ class BoardPoller:
         self.sample_times: dict[str, float] = {}  # key → sample time of its value (ASCII
         # boards send a sample in many sentences: a status sentence first, then the values)
         self.last_ok = -math.inf  # monotonic time of the last answer
+        self.asked_at: float | None = None  # the oldest request unanswered since then
         self.started: float | None = None  # monotonic time start() was called
         self.failing: LinkError | None = None  # the failure of the last attempt, if it failed
         # loop times of each poll's start (Modbus) or each telemetry cycle's arrival (ASCII),
@@ -117,10 +125,21 @@ class BoardPoller:
         raise NotImplementedError
 
     # --- quality -------------------------------------------------------------------------
+    # not asked since the last answer (ASCII telemetry comes unasked; a Modbus poller asks
+    # each period): the next answer is owed this many periods after the last
+    UNASKED_PERIODS = 1.0
+
+    def owed_since(self) -> float:
+        """Since when the board owes an answer (see the module docstring)."""
+        if self.asked_at is not None:
+            return self.asked_at
+        return self.last_ok + self.UNASKED_PERIODS * self.period_s
+
     def link_state(self, now: float | None = None) -> str:
         """``good``, ``stale`` or ``offline`` (see the module docstring)."""
-        age = (time.monotonic() if now is None else now) - self.last_ok
-        if age >= self.offline_after_s:
+        now = time.monotonic() if now is None else now
+        age = now - self.last_ok
+        if age >= self.offline_after_s and now - self.owed_since() >= 0.5 * self.period_s:
             return "offline"
         if self.failing is not None or age > 1.5 * self.period_s:
             return "stale"
@@ -135,8 +154,9 @@ class BoardPoller:
             t = math.inf if self.started is None or self.failing is None \
                 else self.started + self.offline_after_s
             return t if t > now else math.inf
-        due = [t for t in (self.last_ok + 1.5 * self.period_s, self.last_ok
-                           + self.offline_after_s) if t > now]
+        offline = max(self.last_ok + self.offline_after_s,
+                      self.owed_since() + 0.5 * self.period_s)
+        due = [t for t in (self.last_ok + 1.5 * self.period_s, offline) if t > now]
         return min(due, default=math.inf)
 
     def _link_moved(self) -> None:
@@ -148,6 +168,7 @@ class BoardPoller:
         """The board answered (its transactions are counted by the caller)."""
         was = self.link_state()
         self.last_ok = time.monotonic()
+        self.asked_at = None
         if was != "good":
             self._link_moved()
         if self.failing is not None:
@@ -287,6 +308,8 @@ class ModbusPoller(BoardPoller):
         due = loop.time()
         while True:
             self.poll_starts.append(loop.time())
+            if self.asked_at is None:
+                self.asked_at = time.monotonic()
             try:
                 await self.poll_once()
                 self._ok()

@@ -213,3 +213,21 @@ def test_without_boards_sensor_and_board_faults_are_recorded_only():
     res = twin.commands.call("InjectFault", {"kind": "board_link_down", "target": "hil.power"})
     assert res.ok
     assert "recorded only" in twin.events[-2].message  # the fault event, then the command's
+
+
+async def test_the_twins_own_stall_does_not_call_a_healthy_board_offline():
+    """A console drawing a screen in the same process, or a full garbage collection, can hold
+    the event loop for a few hundred ms: no board is offline for that (no red link alarm); a
+    board whose line goes quiet is (the test above)."""
+    async with running(with_channels=True) as (twin, hil):
+        for b in hil.pollers:
+            await until(lambda b=b: all_good(twin, hil, b), 5.0)
+        online = [twin.catalogue[f"hil.{b}.online"].index for b in hil.pollers]
+        seen: list[float] = []
+        twin.on_mirror_change(lambda tw: seen.append(float(np.nanmin(tw.mirror.values[online]))))
+        twin.on_frame(lambda tw: seen.append(float(np.nanmin(tw.mirror.values[online]))))
+        polls = hil.pollers["power"].stats.polls
+        time.sleep(0.35)  # the stimulus: the loop held up for more than three power periods
+        await until(lambda: hil.pollers["power"].stats.polls >= polls + 3, 3.0)
+        assert seen and min(seen) == 1.0, seen
+        assert not [e for e in twin.events if e.kind == "alarm" and ".online" in e.message]
