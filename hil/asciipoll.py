@@ -31,6 +31,8 @@ MAX_LINE = 512
 class AsciiPoller(BoardPoller):
     """The rack controller's sentence line: listen, ask when silent, command with ACK/NAK."""
 
+    SENDS_UNASKED = True
+
     def __init__(self, board: Board, bus: SerialBus, **kw: Any) -> None:
         kw.setdefault("period_s", board.link.telemetry_period_s)
         super().__init__(board, **kw)

@@ -381,5 +381,5 @@ async def run_lab(twin: Twin, lab: LabConfig, endpoint: str, state_dir: str | Pa
     from twin.opcua.server import serve
 
     stop = stop or asyncio.Event()
-    async with LabBoards(twin, lab):
-        await serve(twin, endpoint, state_dir, stop=stop, **serve_options)
+    await serve(twin, endpoint, state_dir, stop=stop, within=lambda: LabBoards(twin, lab),
+                **serve_options)

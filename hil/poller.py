@@ -14,10 +14,12 @@ the quality of every value the board reports:
 =============  ================================================================
 
 "Owed": a Modbus board owes an answer from when it was asked (the oldest request unanswered
-since its last answer); an ASCII board owes its next telemetry one period after the last. So a
-board is never called offline for the twin's own stall: when the event loop is held up (a full
-garbage collection, a console screen being drawn in the same process), the pollers had no chance
-to ask, and the first thing they do on waking is ask again; it answers in milliseconds.
+since its last answer); an ASCII board owes its next telemetry one period after the last (bytes
+that arrived during a stall are read before any timer runs). So a board is never called offline
+for the twin's own stall: when the event loop is held up (a full garbage collection, the address
+space being built, a console screen drawn in the same process), the pollers had no chance to
+ask, and the first thing they do on waking is ask again; it answers in milliseconds. A poller
+that is not running leaves its board owing since its last answer.
 
 Modbus boards are read block by block (every table the board has, from address 0, at most 125
 registers or 2000 bits per request) once per period (``1 / sample_rate_hz``); a request that
@@ -66,6 +68,7 @@ from hil.boardfile import (
 )
 from hil.modbus import MAX_READ, LinkError, parse_response, read_request, write_request
 from hil.stats import LinkStats
+from hil.timing import LoopLag
 from hil.transport import RtuMaster, SerialBus, TcpMaster, rtu_gap_s
 from twin.errors import TwinError
 
@@ -109,6 +112,8 @@ class BoardPoller:
         # boards send a sample in many sentences: a status sentence first, then the values)
         self.last_ok = -math.inf  # monotonic time of the last answer
         self.asked_at: float | None = None  # the oldest request unanswered since then
+        self.lag: LoopLag | None = None  # the loop's lost time (set by the mirror sync)
+        self._ok_lost = self._ask_lost = 0.0  # the loop's lost time at the answer, the ask
         self.started: float | None = None  # monotonic time start() was called
         self.failing: LinkError | None = None  # the failure of the last attempt, if it failed
         # loop times of each poll's start (Modbus) or each telemetry cycle's arrival (ASCII),
@@ -116,6 +121,7 @@ class BoardPoller:
         self.poll_starts: deque[float] = deque(maxlen=2048)
         self.changed = asyncio.Event()  # set whenever values or the link state move
         self.link_listeners: list[Callable[[], None]] = []  # called when the state may move
+        self.deadline_listeners: list[Callable[[], None]] = []  # when next_change may move
         self._outage_start = 0.0
         self._outage_polls = 0
         self._task: asyncio.Task[None] | None = None
@@ -125,23 +131,37 @@ class BoardPoller:
         raise NotImplementedError
 
     # --- quality -------------------------------------------------------------------------
-    # not asked since the last answer (ASCII telemetry comes unasked; a Modbus poller asks
-    # each period): the next answer is owed this many periods after the last
-    UNASKED_PERIODS = 1.0
+    # the board sends by itself (ASCII telemetry): its next cycle is owed a period after the
+    # last; else (Modbus) it owes an answer only once asked
+    SENDS_UNASKED = False
 
     def owed_since(self) -> float:
-        """Since when the board owes an answer (see the module docstring)."""
+        """Since when the board owes an answer (see the module docstring): when it was asked;
+        for a board that sends by itself, a period after its last cycle; for a poller that is
+        not running (never started, or its task ended), since its last answer."""
         if self.asked_at is not None:
             return self.asked_at
-        return self.last_ok + self.UNASKED_PERIODS * self.period_s
+        if self.SENDS_UNASKED:
+            return self.last_ok + self.period_s
+        if self._task is None or self._task.done():
+            return self.last_ok
+        return math.inf  # not asked yet: a stalled loop held the poller up, not the board
+
+    def silence(self, now: float) -> tuple[float, float]:
+        """(seconds since the last answer, seconds an answer has been owed), without the time
+        the event loop was not there to listen (:class:`hil.timing.LoopLag`)."""
+        lost = self.lag.lost(now) if self.lag is not None else 0.0
+        age = now - self.last_ok - (lost - self._ok_lost)
+        since_lost = self._ask_lost if self.asked_at is not None else self._ok_lost
+        return age, now - self.owed_since() - (lost - since_lost)
 
     def link_state(self, now: float | None = None) -> str:
         """``good``, ``stale`` or ``offline`` (see the module docstring)."""
         now = time.monotonic() if now is None else now
-        age = now - self.last_ok
-        if age >= self.offline_after_s and now - self.owed_since() >= 0.5 * self.period_s:
+        age, owed = self.silence(now)
+        if age >= self.offline_after_s and owed >= 0.5 * self.period_s:
             return "offline"
-        if self.failing is not None or age > 1.5 * self.period_s:
+        if self.failing is not None or now - self.last_ok > 1.5 * self.period_s:
             return "stale"
         return "good"
 
@@ -154,8 +174,8 @@ class BoardPoller:
             t = math.inf if self.started is None or self.failing is None \
                 else self.started + self.offline_after_s
             return t if t > now else math.inf
-        offline = max(self.last_ok + self.offline_after_s,
-                      self.owed_since() + 0.5 * self.period_s)
+        age, owed = self.silence(now)  # inf owed: moves when asked
+        offline = now + max(self.offline_after_s - age, 0.5 * self.period_s - owed)
         due = [t for t in (self.last_ok + 1.5 * self.period_s, offline) if t > now]
         return min(due, default=math.inf)
 
@@ -169,6 +189,7 @@ class BoardPoller:
         was = self.link_state()
         self.last_ok = time.monotonic()
         self.asked_at = None
+        self._ok_lost = self.lag.lost(self.last_ok) if self.lag is not None else 0.0
         if was != "good":
             self._link_moved()
         if self.failing is not None:
@@ -310,6 +331,9 @@ class ModbusPoller(BoardPoller):
             self.poll_starts.append(loop.time())
             if self.asked_at is None:
                 self.asked_at = time.monotonic()
+                self._ask_lost = self.lag.lost(self.asked_at) if self.lag is not None else 0.0
+                for fn in self.deadline_listeners:  # owed from now: an offline deadline
+                    fn()
             try:
                 await self.poll_once()
                 self._ok()

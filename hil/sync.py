@@ -58,6 +58,7 @@ import numpy as np
 from hil.boardfile import Flag
 from hil.poller import BoardPoller
 from hil.stats import CHANNEL_QUANTITIES
+from hil.timing import LoopLag
 from twin.runtime import (
     BAD_NO_COMMUNICATION,
     BAD_SENSOR_FAILURE,
@@ -82,6 +83,9 @@ class HilSync:
                  history: int = 64) -> None:
         self.twin = twin
         self.pollers = list(pollers)
+        self.lag = LoopLag()  # the loop's own stalls do not count against a board (run())
+        for p in self.pollers:
+            p.lag = self.lag
         cat = twin.catalogue
         self.sources: dict[str, list[tuple[BoardPoller, int]]] = {}
         for p in self.pollers:
@@ -243,27 +247,45 @@ class HilSync:
         stop = stop or asyncio.Event()
         period_s = period_s or 1.0 / self.twin.publish_hz
         wake = asyncio.Event()
+        moved = [False]  # a link state moved (not only a deadline)
+
+        def link_moved() -> None:
+            moved[0] = True
+            wake.set()
+
         for p in self.pollers:
-            p.link_listeners.append(wake.set)
+            p.link_listeners.append(link_moved)
+            p.deadline_listeners.append(wake.set)
         stopping = asyncio.get_running_loop().create_task(stop.wait())
         stopping.add_done_callback(lambda _: wake.set())
+        watching = asyncio.get_running_loop().create_task(self.lag.run(stop))
         try:
             while not stop.is_set():
                 seen = self.applied
                 now = time.monotonic()
                 before = self._link_states(now)
                 wake.clear()
+                moved[0] = False
+                woken = False
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(period_s, self.next_change(now) - now)):
                         await wake.wait()
+                        woken = True
                 if stop.is_set():
                     break
-                if wake.is_set() or self.applied == seen \
+                if woken and not moved[0]:
+                    continue  # only a deadline moved: wait for the new one
+                if moved[0] or self.applied == seen \
                         or self._link_states(time.monotonic()) != before:
                     self.apply()
                     self.twin.mirror_changed()
         finally:
             stopping.cancel()
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             for p in self.pollers:
                 with contextlib.suppress(ValueError):
-                    p.link_listeners.remove(wake.set)
+                    p.link_listeners.remove(link_moved)
+                with contextlib.suppress(ValueError):
+                    p.deadline_listeners.remove(wake.set)

@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # twin up passes it on
     from twin import logs
 
     log_file = logs.setup(args.command, getattr(args, "headless", False),

@@ -279,6 +279,6 @@ async def run_embedded(twin: Twin, endpoint: str, state_dir: str | Path,
     from twin.opcua.server import serve
 
     stop = stop or asyncio.Event()
-    async with EmbeddedBoards(twin):
-        await serve(twin, endpoint, state_dir, stop=stop, **serve_options)
+    await serve(twin, endpoint, state_dir, stop=stop, within=lambda: EmbeddedBoards(twin),
+                **serve_options)
 

@@ -119,8 +119,8 @@ def missing(screen: str) -> list[str]:
     return [what for what, pattern in OVERVIEW if not re.search(pattern, screen)]
 
 
-def run_twin_up(directory: Path, size: tuple[int, int], state: Path, run: Path
-                ) -> tuple[str, str]:
+def run_twin_up(directory: Path, size: tuple[int, int], state: Path, run: Path,
+                keys: str = "") -> tuple[str, str]:
     """``twin up`` in a tmux pane of ``size`` until the overview has its data, then q: the
     overview's text and everything the pane showed by the end. Checks on the way that the
     server listened, that q ends it with status 0, and that no process or port is left."""
@@ -147,6 +147,10 @@ def run_twin_up(directory: Path, size: tuple[int, int], state: Path, run: Path
         assert procs, "no twin process under the pane's shell"
         ports = listening_ports(procs)
         assert port in ports, f"the OPC UA server is not listening on {port}: {ports}"
+        if keys:  # screens to visit, then the overview again
+            tmux("send-keys", "-t", "twin", *keys, "o")
+            wait_for(lambda: "Sim time" in tmux.screen(), "the overview again", DEADLINE_S,
+                     tmux.screen)
 
         tmux("send-keys", "-t", "twin", "q")
         wait_for(lambda: status.exists() and status.read_text().strip() != "",
@@ -179,6 +183,19 @@ def test_twin_up_shows_the_overview_in_a_terminal_and_q_leaves_nothing_behind(
     assert "created OPC UA user 'operator'" in after
     assert "console-credentials.json, mode 0600" in after
     assert f"recorded to {tmp_path / 'run'}" in after
+
+
+def test_drawing_every_screen_never_holds_up_the_twins_boards(tmp_path: Path):
+    """The twin runs in a process of its own: a console drawing screen after screen (each
+    holds Python's GIL for a good part of a second) raises no board link alarm in the twin."""
+    from twin.store import RunStore
+
+    run = tmp_path / "run"
+    run_twin_up(tmp_path, (80, 24), tmp_path / "state", run, keys="cwtbnilaecwtb")
+    with RunStore.open(run) as store:
+        links = [a for a in store.alarms() if a.source.startswith("hil.")]
+        assert store.tick_count() > 0
+    assert links == [], [(a.t_s, a.source, a.state) for a in links]
 
 
 def test_a_second_twin_up_on_the_same_state_dir_logs_the_console_in_again(tmp_path: Path):

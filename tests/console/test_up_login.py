@@ -42,7 +42,7 @@ def up_args(state: Path, user: str | None = None) -> argparse.Namespace:
 
 
 async def logged_in_as_operator(srv: TwinServer, state: Path) -> None:
-    user, password, notice = console_login(up_args(state), srv)
+    user, password, notice = console_login(up_args(state), srv.options.users_file)
     assert (user, notice) == ("operator", "")
     app = ConsoleApp(srv.url, user, password)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -62,7 +62,8 @@ async def test_a_second_start_on_the_same_state_dir_logs_the_console_in_again(tm
         assert second.created_users == {}  # nothing new: the kept password serves
         await logged_in_as_operator(second, state)
         # --user engineer: its kept password too, no prompt
-        user, password, notice = console_login(up_args(state, "engineer"), second)
+        user, password, notice = console_login(up_args(state, "engineer"),
+                                               second.options.users_file)
         assert (user, password, notice) == ("engineer", first.created_users["engineer"], "")
 
 
@@ -72,7 +73,7 @@ async def test_a_changed_or_missing_password_is_said_with_how_to_fix_it(tmp_path
         store = UserStore.load(state / "users.json")
         store.add("operator", "changed by twin users", "operator")  # as `twin users add`
         store.save()
-        user, _, notice = console_login(up_args(state), srv)
+        user, _, notice = console_login(up_args(state), srv.options.users_file)
         assert user is None
         assert "no longer matches" in notice and "--user operator" in notice
         app = ConsoleApp(srv.url, user, None, notice=notice)
@@ -82,7 +83,7 @@ async def test_a_changed_or_missing_password_is_said_with_how_to_fix_it(tmp_path
             await until(pilot, lambda: "DISCONNECTED" in shown(pilot, "#status"), "refused")
             assert "no longer matches" in shown(pilot, "#answer")  # it stays
         (state / CREDENTIALS_FILE).unlink()
-        _, _, notice = console_login(up_args(state), srv)
+        _, _, notice = console_login(up_args(state), srv.options.users_file)
         assert "has no operator password" in notice
         assert f"twin users --state-dir {state} add NAME --role operator" in notice
         assert f"delete {state}" in notice

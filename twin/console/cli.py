@@ -7,9 +7,10 @@ disables controls the role may not use until the server says the role (it decide
 ``--web`` serves the same console in a browser instead (:mod:`twin.console.web`, on 127.0.0.1,
 ``--web-port``).
 
-``twin up`` (:func:`up_command`) runs the twin and its OPC UA server on a thread of their own
-(their own event loop, so drawing the console never delays the plant or the publisher) and the
-console in the foreground; with ``--web``, the console in a browser instead of the terminal.
+``twin up`` (:func:`up_command`) runs the twin and its OPC UA server in a child process (``twin
+up --headless``: drawing the console, which holds Python's GIL, never delays the plant, the
+boards' polls or the publisher) and the console in the foreground; with ``--web``, the console
+in a browser instead of the terminal.
 The console logs in (:func:`console_login`) as the first-start ``operator``, on this start and
 every later one, with the password kept in the state directory
 (``console-credentials.json``, mode 0600, beside the hashed ``users.json``), or as ``--user``
@@ -21,18 +22,13 @@ it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from twin.errors import TwinError
-
-if TYPE_CHECKING:
-    from twin.opcua.server import TwinServer
 
 DEFAULT_URL = "opc.tcp://127.0.0.1:4840/orbital-twin/"
 
@@ -91,7 +87,7 @@ def console_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def console_login(args: argparse.Namespace, server: TwinServer
+def console_login(args: argparse.Namespace, users_file: Path | None
                   ) -> tuple[str | None, str | None, str]:
     """Who the console of ``twin up`` logs in as: (user, password, notice). The notice is
     empty, or says why the console cannot log in and how to fix it (it then tries
@@ -99,7 +95,7 @@ def console_login(args: argparse.Namespace, server: TwinServer
     from twin.opcua.users import CREDENTIALS_FILE, USERS_FILE, UserStore, load_credentials
 
     state = Path(args.state_dir)
-    own_users = server.options.users_file is None  # the state dir's users.json
+    own_users = users_file is None  # the state dir's users.json
     kept: dict[str, str] = {}
     problem = ""
     if own_users:
@@ -113,7 +109,7 @@ def console_login(args: argparse.Namespace, server: TwinServer
     fresh = (f"add a user with `twin users --state-dir {state} add NAME --role operator` "
              f"and start with --user NAME, or delete {state} for new first-start users")
     if not own_users:
-        return None, None, (f"✗ no login: the users come from {server.options.users_file}; "
+        return None, None, (f"✗ no login: the users come from {users_file}; "
                             "start with --user NAME (a user of that file)")
     if problem:
         return None, None, f"✗ no login: {problem}"
@@ -132,80 +128,130 @@ def console_login(args: argparse.Namespace, server: TwinServer
     return "operator", password, ""
 
 
+# console-only options of twin up: not for its twin process (value-taking, then flags)
+_CONSOLE_OPTIONS = ("--user", "--password", "--security", "--role", "--web-port", "--log-file")
+_CONSOLE_FLAGS = ("--web", "--headless")
+START_TIMEOUT_S = 120.0
+
+
+def twin_argv(argv: list[str], log_file: Path) -> list[str]:
+    """``twin up``'s own command line → its twin process's: ``--headless``, logging to
+    ``log_file``, without the console's options (whose values are never passed on)."""
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in _CONSOLE_OPTIONS:
+            skip = "=" not in a
+            continue
+        if name in _CONSOLE_FLAGS:
+            continue
+        out.append(a)
+    return ["--log-file", str(log_file), *out, "--headless"]
+
+
+class TwinProcess:
+    """``twin up --headless`` as a child process: the twin, its stub boards and its OPC UA
+    server, away from the console's process, so that drawing a screen (which holds Python's
+    GIL for a good part of a second) never delays a board's poll or a publish. Its output is
+    read on a thread; log lines go to the log file (the child writes them there too), the
+    rest (the first-start passwords, where the recording went) is kept for the end."""
+
+    def __init__(self, argv: list[str], log_file: Path) -> None:
+        import subprocess
+
+        self.log_file = log_file
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "twin.cli", *twin_argv(argv, log_file)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1, start_new_session=True)  # its own session: no terminal keys
+        self._reader = threading.Thread(target=self._read, name="twin-output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("security: "):
+                self.ready.set()  # printed once the server listens
+            elif not line[:4].isdigit():  # not a log line: a message for the operator
+                self.lines.append(line)
+        self.ready.set()  # ended
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        if not self.ready.wait(timeout):
+            self.stop()
+            raise TwinError(f"the twin did not start within {timeout:g} s (its log: "
+                            f"{self.log_file})")
+        if self.proc.poll() is not None:
+            self._reader.join(5)
+            said = [ln for ln in self.lines if ln.strip()]
+            raise TwinError(said[-1].removeprefix("twin up: ") if said else
+                            f"the twin ended at start (exit {self.proc.returncode}; its log: "
+                            f"{self.log_file})")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # records and closes cleanly
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(5)
+
+    def messages(self) -> list[str]:
+        """What it said for the operator, without the start-up lines the console replaced."""
+        return [ln for ln in self.lines if ln.strip() and not ln.startswith(
+            ("OPC UA server listening", "twin up: interrupted"))]
+
+
 def up_command(args: argparse.Namespace) -> int:
-    """``twin up`` without ``--headless``: server on a thread, console in the foreground.
+    """``twin up`` without ``--headless``: the twin in a child process (:class:`TwinProcess`),
+    the console in the foreground (with ``--web``: served to a browser) until it quits.
 
     ``args`` carries :func:`twin.opcua.server.add_serve_arguments` options plus
-    :func:`add_login_arguments`. The embedded endpoint is loopback, so the None policy is
-    offered (sessions still need a password); the console logs in as :func:`console_login`
-    says, and a first start's new passwords are printed after it closes.
+    :func:`add_login_arguments`, and the command line (``args.argv``) the child's is made from.
+    The embedded endpoint is loopback, so the None policy is offered (sessions still need a
+    password); the console logs in as :func:`console_login` says. What the twin said for the
+    operator (a first start's passwords, where it recorded) is printed after the console
+    closes; its log is in the state directory's ``twin.log`` (or ``--log-file``).
     """
     from twin.console.app import ConsoleApp
-    from twin.embedded import EmbeddedBoards
-    from twin.opcua.server import ServerOptions, TwinServer, is_loopback, twin_from_args
-    from twin.recording import LiveTelemetry
 
     if getattr(args, "web", False):
         from twin.console.web import check_web_port
 
         check_web_port(args.web_port)  # before the twin starts
-    twin, _ = twin_from_args(args)  # with the stub boards' hil.* channels
-    telemetry = LiveTelemetry(twin, args)  # run store, and InfluxDB when configured
-    options = ServerOptions(endpoint=args.endpoint, state_dir=Path(args.state_dir),
-                            users_file=Path(args.users) if args.users else None,
-                            allow_none=args.allow_none or is_loopback(args.endpoint),
-                            anonymous=True if args.anonymous else None,
-                            trust_new=args.trust_new)
-    server = TwinServer(twin, options)
-    ready = threading.Event()
-    failed: list[BaseException] = []
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    async def run_server() -> None:
-        try:
-            await server.start()
-        except BaseException as exc:
-            failed.append(exc)
-            ready.set()
-            return
-        ready.set()
-        try:
-            async with EmbeddedBoards(twin):  # the stub boards on wires, as `twin up --headless`
-                await twin.run(stop)
-        finally:
-            await server.stop()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(run_server(),),
-                              name="twin-server", daemon=True)
-    thread.start()
-    ready.wait(60)
-    if failed:
-        raise TwinError(f"twin up: the OPC UA server did not start: {failed[0]}")
+    state = Path(args.state_dir)
+    log_file = Path(args.log_file) if getattr(args, "log_file", None) else state / "twin.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    twin = TwinProcess(list(getattr(args, "argv", None) or sys.argv[1:]), log_file)
     try:
-        user, password, notice = console_login(args, server)
+        twin.wait_ready()
+        url = args.endpoint
+        user, password, notice = console_login(args, Path(args.users) if args.users else None)
         if getattr(args, "web", False):
             if notice:
                 print(notice, file=sys.stderr)
             from twin.console.web import serve_console
 
-            serve_console(server.url, user, password, args.security, args.role, args.web_port)
+            serve_console(url, user, password, args.security, args.role, args.web_port)
         else:
-            ConsoleApp(server.url, user, password, args.security, args.role,
+            ConsoleApp(url, user, password, args.security, args.role,
                        notice=notice or None).run()
             if notice:
                 print(notice, file=sys.stderr)
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        if not thread.is_alive():
-            loop.close()
-        done = telemetry.close()
-        if done:
-            print(done)
-    state = Path(args.state_dir)
-    for name, pw in server.created_users.items():
-        print(f"created OPC UA user {name!r} with password {pw!r} (shown once; stored hashed "
-              f"in {state / 'users.json'}, and kept for the console of twin up in "
-              f"{state / 'console-credentials.json'}, mode 0600)")
+        twin.stop()
+    for line in twin.messages():
+        print(line)
     return 0

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from asyncua import Server, ua
@@ -247,15 +249,23 @@ class TwinServer:
 async def serve(twin: Twin, endpoint: str = DEFAULT_ENDPOINT, state_dir: Path | str = "state",
                 stop: asyncio.Event | None = None, allow_none: bool = False,
                 anonymous: bool | None = None, users_file: Path | None = None,
-                out: object = sys.stdout, trust_new: bool = False) -> None:
-    """Serve ``twin`` until ``stop`` is set: print the endpoint (and new passwords once)."""
+                out: object = sys.stdout, trust_new: bool = False,
+                within: Callable[[], contextlib.AbstractAsyncContextManager[Any]] | None = None
+                ) -> None:
+    """Serve ``twin`` until ``stop`` is set: print the endpoint (and new passwords once).
+    ``within``: what else runs while it serves (the stub boards), entered once the server is
+    up (building the address space holds the loop up; the boards' polls should not wait on
+    it) and before the endpoint is printed."""
     options = ServerOptions(endpoint=endpoint, state_dir=Path(state_dir), allow_none=allow_none,
                             anonymous=anonymous, users_file=users_file, trust_new=trust_new)
     stop = stop or asyncio.Event()
-    async with TwinServer(twin, options) as srv:
+    async with TwinServer(twin, options) as srv, \
+            (within() if within is not None else contextlib.nullcontext()):
         for name, password in srv.created_users.items():
             print(f"created OPC UA user {name!r} with password {password!r} (shown once; "
-                  f"stored hashed in {Path(state_dir) / 'users.json'})", file=out)  # type: ignore
+                  f"stored hashed in {Path(state_dir) / 'users.json'}, and kept for the "
+                  f"console of twin up in {Path(state_dir) / 'console-credentials.json'}, "
+                  "mode 0600)", file=out)  # type: ignore
         print(f"OPC UA server listening on {srv.url}", file=out, flush=True)  # type: ignore
         print(f"security: {srv.security_summary()}", file=out, flush=True)  # type: ignore
         await twin.run(stop)
