@@ -173,18 +173,8 @@ class LiveRun(ScenarioRunner):
         if k > self.checked_k:
             self.checked_k = k
             self.last_t_s = self.elapsed_s()
-            self._check_mirror(self.last_t_s)
+            self._observe(self.last_t_s, self.twin.mirror.values.copy())
 
-    def _check_mirror(self, t: float) -> None:
-        frame = self.twin.mirror.values.copy()
-        self.times.append(t)
-        self.samples.append(frame[self.columns])
-        for trig in self.sc.triggers:
-            x = float(frame[self.cat[trig.when.channel].index])
-            if self._evaluate(trig, t, x):
-                for a in trig.actions:
-                    self._act(a, f"trigger {trig.name!r} ({trig.when} for {trig.for_s:g} s, "
-                              f"value {x:g})")
 
     def _act(self, a: Action, why: str = "") -> None:
         super()._act(a, why)

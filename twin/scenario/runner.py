@@ -204,6 +204,11 @@ class ScenarioRunner:
             if self.influx is not None:
                 self.influx.write_frame(plant.t_s, frame)
             self.recorded += 1
+        return frame, self._observe(t, frame, replay)
+
+    def _observe(self, t: float, frame: np.ndarray, replay: bool = False) -> list[Action]:
+        """A checked frame at run time ``t``: kept for the expectations, and the triggers
+        evaluated on it; their actions run, or (``replay``) are returned."""
         self.times.append(t)
         self.samples.append(frame[self.columns])
         triggered: list[Action] = []
@@ -217,7 +222,7 @@ class ScenarioRunner:
                 else:
                     for a in trig.actions:
                         self._act(a, why)
-        return frame, triggered
+        return triggered
 
     def finish(self) -> ScenarioResult:
         """Judge the expectations on everything seen; commit the store; the result."""
