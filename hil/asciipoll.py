@@ -155,7 +155,7 @@ class AsciiPoller(BoardPoller):
                     continue
                 finally:
                     self._asking = ""
-                    self.bus.quiet_from_now()
+                    self.bus.quiet_after_activity()
             self.stats.last_latency_s = time.perf_counter() - t0
             self.stats.latencies_s.append(self.stats.last_latency_s)
             return
@@ -182,7 +182,7 @@ class AsciiPoller(BoardPoller):
                         async with asyncio.timeout(self.timeout_s):
                             reply = await fut
                     finally:
-                        self.bus.quiet_from_now()
+                        self.bus.quiet_after_activity()
                 break
             except TimeoutError:
                 self.stats.failure("timeout")

@@ -259,26 +259,28 @@ class HilSync:
         stopping = asyncio.get_running_loop().create_task(stop.wait())
         stopping.add_done_callback(lambda _: wake.set())
         watching = asyncio.get_running_loop().create_task(self.lag.run(stop))
+        last, seen = time.monotonic(), self.applied  # the last look, and the applies by then
+        before = self._link_states(last)
         try:
             while not stop.is_set():
-                seen = self.applied
                 now = time.monotonic()
-                before = self._link_states(now)
                 wake.clear()
                 moved[0] = False
                 woken = False
+                due = min(last + period_s, self.next_change(now))
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(period_s, self.next_change(now) - now)):
+                    async with asyncio.timeout(max(0.0, due - now)):
                         await wake.wait()
                         woken = True
                 if stop.is_set():
                     break
                 if woken and not moved[0]:
-                    continue  # only a deadline moved: wait for the new one
-                if moved[0] or self.applied == seen \
-                        or self._link_states(time.monotonic()) != before:
+                    continue  # only a deadline moved: plan again, the period still runs
+                now = time.monotonic()
+                if moved[0] or self.applied == seen or self._link_states(now) != before:
                     self.apply()
                     self.twin.mirror_changed()
+                last, seen, before = now, self.applied, self._link_states(now)
         finally:
             stopping.cancel()
             watching.cancel()

@@ -145,7 +145,7 @@ class SerialBus:
         if n != len(data):
             raise LinkError("link_down", self.name, f"wrote {n} of {len(data)} bytes")
 
-    def quiet_from_now(self) -> None:
+    def quiet_after_activity(self) -> None:
         """A transaction ended: the next frame may start ``gap_s`` after the last activity on
         the line, the answer's last bytes (when they came after the request went out)."""
         sent_end = self._sent_at + self._sent_len * self.char_s  # its last byte on a wire
@@ -209,7 +209,7 @@ class RtuMaster:
                 frame = await self._answer(where)
                 self.last_rtt_s = time.perf_counter() - t0
             finally:
-                bus.quiet_from_now()
+                bus.quiet_after_activity()
         return rtu_unwrap(frame, self.device_id, where)
 
     async def _answer(self, where: str) -> bytes:

@@ -310,3 +310,29 @@ def test_a_scenario_state_shown_between_frames_survives_the_syncs_re_apply(setup
     sync.apply()
     assert twin.mirror.values[state] == SCENARIO_STATES.index("loaded")
     assert status(twin, "sim.scenario.state") == GOOD
+
+
+async def test_deadline_wakes_never_starve_the_periodic_re_apply_of_a_paused_twin(setup):
+    """Polls that keep moving the link deadlines (every poll start does) must not put off the
+    re-apply that brings the boards' values to a paused twin's mirror every period."""
+    _, p, sync = setup
+    p.values[PATH] = Decoded(20.0, 2000)
+    p.started = p.last_ok = time.monotonic()
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(sync.run(stop, period_s=0.1))
+
+    async def polls() -> None:  # a poll start every 30 ms, as three fast boards would make
+        while not stop.is_set():
+            p.last_ok = time.monotonic()
+            for fn in list(p.deadline_listeners):
+                fn()
+            await asyncio.sleep(0.03)
+
+    poller = asyncio.get_running_loop().create_task(polls())
+    try:
+        await until(lambda: p.deadline_listeners, 1.0)  # the sync is listening
+        n0 = sync.applied
+        await until(lambda: sync.applied >= n0 + 5, 1.0)  # ~5 periods: not starved
+    finally:
+        stop.set()
+        await asyncio.gather(task, poller)
