@@ -176,6 +176,7 @@ class EmbeddedBoards:
     async def close(self) -> None:
         self._stop.set()
         self._faults_due.set()
+        self._loop = None  # the twin's listeners stay registered: make them no-ops
         if self.twin.board_faults is self:
             self.twin.board_faults = None
         for task in (self._sync_task, self._faults_task):
@@ -264,7 +265,7 @@ class EmbeddedBoards:
             board_wide = flt.KINDS[f.kind].target == "board"
             kind = f.kind.removeprefix("board_") if board_wide else f.kind
             target = "" if board_wide else f.target
-            params = {k: v for k, v in f.params.items()}
+            params = dict(f.params)
             for name in self._fault_boards(f):
                 on.append((name, await self.stubs[name].inject_fault(kind, target, params)))
                 log.warning("board %s: fault %d %s %s", name, fid, kind, target or "")
