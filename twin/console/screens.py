@@ -126,6 +126,26 @@ class TwinScreen(Screen[None]):
         if app.last_answer is not None:
             self.query_one(Answer).show(*app.last_answer)
 
+    # --- sim.mode's state names, for screens that show the clock ---------------------------
+    modes: Sequence[str] = ()  # (EnumStrings) empty until read; each screen reads its own
+    _loading_modes = False
+
+    def want_modes(self) -> None:
+        """Read ``sim.mode``'s state names once connected; then redraw the fields with them."""
+        if not self.modes and self.console.link_connected and not self._loading_modes:
+            self._loading_modes = True
+            self.run_worker(self._load_modes())
+
+    async def _load_modes(self) -> None:
+        try:
+            self.modes = await self.console.enum_strings("sim.mode")
+        finally:
+            self._loading_modes = False
+        if self.modes:
+            for f in [*self.query(Field), *self.query(MultiField)]:
+                f.forget()  # shown again, with the names
+            self.refresh_view()
+
 
 def numbered(paths: Iterable[str], pattern: str) -> list[int]:
     """The indices ``N`` of the paths matching ``pattern`` (``{N}`` marks the index), sorted:
@@ -144,7 +164,6 @@ class OverviewScreen(TwinScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.modes: list[str] = []  # sim.mode's state names (EnumStrings)
         self.loops: list[int] = []
         self._loops_from = -1
 
@@ -180,17 +199,6 @@ class OverviewScreen(TwinScreen):
             return f"running ×{speed:g}"
         return "as fast as possible" if name == "fast" else f"{name} ×{speed:g}"
 
-    _loading_modes = False
-
-    async def _load_modes(self) -> None:
-        try:
-            self.modes = await self.console.enum_strings("sim.mode")
-        finally:
-            self._loading_modes = False
-        if self.modes:
-            self.query_one("#f-clock", MultiField).forget()  # shown again, with the names
-            self.refresh_view()
-
     def _show_loops(self) -> None:
         """A line per coolant loop the server has, above the radiators."""
         app = self.console
@@ -213,9 +221,7 @@ class OverviewScreen(TwinScreen):
         super().refresh_view()
         app = self.console
         self._show_loops()
-        if not self.modes and app.link_connected and not self._loading_modes:
-            self._loading_modes = True
-            self.run_worker(self._load_modes())
+        self.want_modes()
         stale = not app.link_connected
         for f in self.query(Field):
             f.show(app.readings.get(f.path), stale)

@@ -54,7 +54,6 @@ class ReplayScreen(TwinScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.modes: list[str] = []
         self._head: tuple[float, float] | None = None  # (last Seek target, the tick it shows)
 
     def mode_name(self, v: Any) -> str:
@@ -68,18 +67,6 @@ class ReplayScreen(TwinScreen):
 
     def paths(self) -> Iterable[str]:
         return ["sim.mode", "sim.speed_x", START, END] if self.is_replay else []
-
-    _loading_modes = False
-
-    async def _load_modes(self) -> None:
-        try:
-            self.modes = await self.console.enum_strings("sim.mode")
-        finally:
-            self._loading_modes = False
-        if self.modes:
-            for f in self.query(Field):
-                f.forget()  # shown again, with the names
-            self.refresh_view()
 
     def _value(self, path: str) -> float | None:
         r = self.console.readings.get(path)
@@ -101,9 +88,7 @@ class ReplayScreen(TwinScreen):
                         "f fork a what-if from here, +/- speed")
         if not replay:
             return
-        if not self.modes and app.link_connected and not self._loading_modes:
-            self._loading_modes = True
-            self.run_worker(self._load_modes())
+        self.want_modes()
         stale = not app.link_connected
         for f in self.query(Field):
             f.show(app.readings.get(f.path), stale)
