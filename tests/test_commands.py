@@ -151,3 +151,20 @@ def test_whoami_names_the_caller_and_queries_raise_no_command_event():
     assert [r.command for r in twin.commands.log[-2:]] == ["WhoAmI", "ListFaults"]
     assert not twin.commands.call("Pause", role="viewer").ok
     assert twin.events[-1].kind == "command"  # a refusal is announced
+
+
+def test_the_fault_catalogue_is_served_as_json_with_the_target_each_kind_takes():
+    import json as _json
+
+    from twin.config import load_satellite
+    from twin.model.faults import KINDS
+    from twin.runtime import Twin
+
+    res = Twin(load_satellite().config).commands.call("ListFaultKinds", role="viewer")
+    assert "NaN" not in res.data  # strict JSON, for any client (node-opcua's JSON.parse)
+    kinds = {k["kind"]: k for k in _json.loads(res.data)}
+    assert set(kinds) == set(KINDS)
+    assert kinds["pump_failure"]["target"] == "thermal.pump.N"
+    assert kinds["board_link_down"]["target"] == "hil.<board>"
+    stuck = kinds["sensor_stuck"]["params"][0]
+    assert (stuck["name"], stuck["default"]) == ("value", None)  # NaN: the value at failure

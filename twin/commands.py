@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ROLES = ("viewer", "operator", "engineer")
+# a fault's target as a client types it (the others are patterns already: thermal.pump.N)
+TARGET_FORMS = {"channel": "<channel path a board measures>", "board": "hil.<board>"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,8 @@ def command_catalogue(twin: Twin) -> tuple[Command, ...]:
         Command("ClearFault", "engineer", "Clear an injected fault.",
                 (Arg("fault_id", "int", "fault id", "", 1, 1e9),)),
         Command("ListFaults", "viewer", "List injected faults (JSON).", query=True),
+        Command("ListFaultKinds", "viewer", "The fault catalogue (JSON): each kind, the target "
+                "it takes, what it does and its parameters.", query=True),
         Command("AcknowledgeAlarm", "operator", "Acknowledge a limit alarm.",
                 (Arg("path", "str", "channel path of the alarm"),
                  Arg("comment", "str", "operator's comment", optional=True))),
@@ -252,6 +256,17 @@ class CommandPath:
 
     def _ListFaults(self) -> str:
         return json.dumps(self.twin.plant.list_faults())
+
+    def _ListFaultKinds(self) -> str:
+        def finite(x: float) -> float | None:  # JSON has no NaN (sensor_stuck's default)
+            return x if math.isfinite(x) else None
+
+        return json.dumps([
+            {"kind": k.name, "target": TARGET_FORMS.get(k.target, k.target), "doc": k.doc,
+             "plant": k.plant,
+             "params": [{"name": p.name, "unit": p.unit, "default": finite(p.default),
+                         "lo": p.lo, "hi": p.hi, "doc": p.doc} for p in k.params]}
+            for k in KINDS.values()])
 
     def _AcknowledgeAlarm(self, path: str, comment: str = "") -> None:
         self.twin.alarms.acknowledge(path, self._user, comment)

@@ -35,25 +35,10 @@ SIM_METHODS = frozenset({"Pause", "Resume", "Step", "SetSpeed", "RunUntil", "Sav
                          "StopScenario", "ScenarioStatus"})
 # The role each command needs, for a server whose commands are not read yet (or not found):
 # the twin's own (its method descriptions say so once read).
-VIEWER_COMMANDS = frozenset({"ListFaults", "ListAlarms", "ListScenarios", "ScenarioStatus",
-                             "WhoAmI"})
+VIEWER_COMMANDS = frozenset({"ListFaults", "ListFaultKinds", "ListAlarms", "ListScenarios",
+                             "ScenarioStatus", "WhoAmI"})
 ENGINEER_COMMANDS = frozenset({"InjectFault", "ClearFault", "LoadScenario", "StartScenario",
                                "StopScenario", "SaveCheckpoint", "RestoreCheckpoint"})
-# Fault kinds and the targets they take, for a server whose InjectFault does not name its kinds
-# (its ``kind`` argument is a plain string): the twin's fault catalogue (twin/model/faults.py).
-FAULT_KINDS = {
-    "solar_string_loss": "power.array.N", "array_drive_stuck": "power.array.N",
-    "battery_cell_short": "power.battery.N", "battery_heater_stuck_on": "power.battery.N",
-    "battery_capacity_fade": "power.battery.N", "battery_string_open": "power.battery.N",
-    "pcdu_channel_trip": "compute.rack.N", "rack_trip": "compute.rack.N",
-    "pump_failure": "thermal.pump.N", "pump_degraded": "thermal.pump.N",
-    "coolant_leak": "thermal.loop.N", "radiator_stuck_stowed": "thermal.radiator.N",
-    "radiator_damage": "thermal.radiator.N", "gpu_failure": "compute.rack.N.gpu.M",
-    "gpu_runaway": "compute.rack.N.gpu.M", "sensor_stuck": "a measured channel path",
-    "sensor_drift": "a measured channel path", "sensor_noise": "a measured channel path",
-    "board_dropout": "hil.<board>", "board_garbage": "hil.<board>", "board_slow": "hil.<board>",
-    "board_link_down": "hil.<board>", "board_reset": "hil.<board>",
-}
 _REFUSED_ROLE = re.compile(r"needs the (\w+) role; .* is (viewer|operator|engineer)\b")
 
 
@@ -261,10 +246,18 @@ class Control:
                 return
         kind = next((a for a in m.args if a.name == "kind"), None)
         if m.name == "InjectFault" and kind is not None:
-            names = list(kind.choices) or list(FAULT_KINDS)
-            choices["kind"] = [(f"{k}  ({FAULT_KINDS.get(k, 'see the fault catalogue')})", k)
-                               for k in names]
-            hints["kind"] = {k: FAULT_KINDS.get(k, "target") for k in names}
+            # the server's fault catalogue says what target each kind takes (a server without
+            # ListFaultKinds: the kinds its InjectFault names, if any, without targets)
+            targets: dict[str, str] = {}
+            if "ListFaultKinds" in self.methods:
+                _, catalogue = await self.ask("ListFaultKinds")
+                targets = {str(k.get("kind")): str(k.get("target")) for k in catalogue or []
+                           if isinstance(k, dict)}
+            names = list(kind.choices) or list(targets)
+            if names:
+                choices["kind"] = [(f"{k}  ({targets.get(k, 'target: see the catalogue')})", k)
+                                   for k in names]
+                hints["kind"] = {k: targets.get(k, "target") for k in names}
         self.push_screen(CommandForm(m, values, choices, hints),
                          partial(self._confirm_and_send, m))
 
