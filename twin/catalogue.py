@@ -45,6 +45,8 @@ Limits = tuple[float | None, float | None]
 NO_LIMITS: Limits = (None, None)
 HEATER_MODES = ("auto", "off", "on")
 SCENARIO_STATES = ("none", "loaded", "running", "passed", "failed", "stopped")
+# the live twin's clock as channels (a batch run has no clock; a replay shows its play head's)
+CLOCK_CHANNELS = ("sim.mode", "sim.speed_x", "sim.behind_s")
 HIL_COUNTERS = ("polls", "timeouts", "errors", "exceptions", "link_down")
 LATENCY_WINDOW = 32  # answered requests in the hil.<board>.latency_ms median
 LATENCY_YELLOW_FRACTION = 0.5  # hil.<board>.latency_ms is yellow above this × the timeout

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from twin.catalogue import CLOCK_CHANNELS
 from twin.commands import Event
 from twin.errors import TwinError
 from twin.recording import judge_alarms, record_event
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 # a live scenario's own actions are in the log: starting it again would run them twice
 NOT_REPLAYED = ("LoadScenario", "StartScenario", "StopScenario")
-CLOCK = ("sim.mode", "sim.speed_x", "sim.behind_s")
 
 
 def us(t_s: float) -> int:
@@ -75,7 +75,8 @@ def comparable(run: RunReader) -> np.ndarray:
     """Indexes of the channels a re-simulation reproduces (see the module docstring)."""
     paths = {c.path for c in run.channels()}
     return np.array([c.index for c in run.channels()
-                     if c.path not in CLOCK and not c.path.startswith(("sim.scenario.", "hil."))
+                     if c.path not in CLOCK_CHANNELS
+                     and not c.path.startswith(("sim.scenario.", "hil."))
                      and f"hil.residual.{c.path}" not in paths], dtype=np.intp)
 
 

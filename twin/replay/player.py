@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.catalogue import Channel, build_catalogue
+from twin.catalogue import CLOCK_CHANNELS, Channel, build_catalogue
 from twin.clock import MAX_SPEED, MIN_SPEED, MODES
 from twin.commands import Arg, Command, CommandPath, CommandRecord
 from twin.errors import CommandError, TwinError
@@ -45,9 +45,8 @@ from twin.store import RunReader
 log = logging.getLogger(__name__)
 SOURCE = "replay"
 BAD_NO_DATA = 0x809B0000  # OPC UA BadNoData: a channel this recording does not have
-# shown as the play head's clock (playing: "realtime" at the replay speed; paused), not as
-# recorded; sim.time_s is the shown tick's time, i.e. the play head's
-CLOCK_CHANNELS = ("sim.mode", "sim.speed_x", "sim.behind_s")
+# CLOCK_CHANNELS are shown as the play head's clock (playing: "realtime" at the replay speed;
+# paused), not as recorded; sim.time_s is the shown tick's time, i.e. the play head's
 REFUSED = ("SetRackEnabled", "SetRackPowerCap", "SetPumpSpeed", "SetRadiatorDeploy",
            "SetHeaterMode", "SetLoadShedLevel", "InjectFault", "ClearFault", "SaveCheckpoint",
            "RestoreCheckpoint", "LoadScenario", "StartScenario", "StopScenario")
