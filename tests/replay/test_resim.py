@@ -112,3 +112,25 @@ def test_actions_parse_from_the_command_line() -> None:
                                                                         "enabled": False}
     with pytest.raises(TwinError):
         parse_action("SetRackEnabled rack")
+
+
+def test_a_frame_with_readings_missing_starts_a_plant_and_names_them_estimated() -> None:
+    """A lab board offline (or not heard yet) at the fork instant leaves NaN in the frame:
+    those states keep the model's values and are reported, the rest are taken."""
+    from twin.catalogue import build_catalogue
+    from twin.config import load_satellite
+    from twin.model.plant import Plant
+    from twin.replay.measured import start_from_frame
+
+    cfg = load_satellite().config
+    cat = build_catalogue(cfg)
+    plant = Plant(cfg, seed=1)
+    frame = cat.sample(plant)
+    frame[cat["compute.rack.3.gpu.2.state"].index] = np.nan  # the rack board not heard yet
+    frame[cat["power.battery.2.temp_c"].index] = np.nan
+    frame[cat["thermal.loop.1.supply_temp_c"].index] = 30.0
+    measured, estimated = start_from_frame(plant, cat, frame, 100.0)
+    assert "gpu_failed" not in measured and "batt_temp_k" not in measured
+    assert "supply_k" in measured
+    assert plant.state.supply_k[0] == pytest.approx(30.0 + 273.15)
+    assert any("gpu_state" in e and "batt_temp_k" in e for e in estimated)

@@ -27,6 +27,10 @@ DIRECT = {
     "panel_temp_k": "panel_k",
     "panel_deployed": "panel_deploy_frac",
 }
+# the catalogue output keys this module sets a state or an input from
+KNOWN = {*DIRECT, "avionics_temp_k", "batt_online", "pump_running", "rack_tripped", "gpu_state",
+         "wing_strings_ok", "wing_drive_stuck", "rack_enabled", "rack_power_cap_w", "pump_speed",
+         "panel_deploy_cmd", "batt_heater_mode", "shed_level_cmd"}
 # dynamic states no channel measures: they keep the model's initial values
 ESTIMATED = ("plate_k (GPU cold plates: set to the die temperature)",
              "loop_k (coolant bulk: mean of supply and return)",
@@ -48,9 +52,13 @@ def start_from_frame(plant: Plant, catalogue: Catalogue, frame: np.ndarray, t_s:
         vals = np.asarray(frame[start:start + count], dtype=np.float64)
         raw[g.key] = (vals - g.offset) / g.scale
         start += count
+    # a board offline or not heard yet at that instant leaves NaN: those states stay estimated
+    unknown = [k for k, v in raw.items() if not np.all(np.isfinite(v))]
+    for k in unknown:
+        del raw[k]
     measured: list[str] = []
     for key, field in DIRECT.items():
-        if key in raw and np.all(np.isfinite(raw[key])):
+        if key in raw:
             cur = getattr(s, field)
             setattr(s, field, raw[key].astype(cur.dtype).reshape(cur.shape))
             measured.append(field)
@@ -107,4 +115,7 @@ def start_from_frame(plant: Plant, catalogue: Catalogue, frame: np.ndarray, t_s:
     s.u0_j = internal_energy_j(p, s)
     plant.restore(cp)
     estimated = [e for e in ESTIMATED if not (e.startswith("av_k") and "av_k" in measured)]
+    gone = sorted(set(unknown) & KNOWN)
+    if gone:
+        estimated.append("not in the frame (no reading at that instant): " + ", ".join(gone))
     return measured, estimated
